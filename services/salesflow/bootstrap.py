@@ -1,0 +1,71 @@
+"""The composition root: builds settings, metrics, the handler registry, Kafka and database clients.
+
+Nothing connects at import time; every entry point (CLI, tests) calls these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import faust
+from prometheus_client import start_http_server
+
+from salesflow.db.engine import create_engine
+from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
+from salesflow.metrics import PipelineMetrics
+from salesflow.processor.app import create_app
+from salesflow.processor.dispatch import RetryPolicy
+from salesflow.processor.pipeline import EventProcessor
+from salesflow.projection.service import Projection
+from salesflow.settings import Settings
+
+
+def build_processor(
+    settings: Settings, metrics: PipelineMetrics, registry: HandlerRegistry = DEFAULT_REGISTRY
+) -> EventProcessor:
+    return EventProcessor(
+        registry=registry,
+        metrics=metrics,
+        topics=settings.topics,
+        group=settings.processor_group,
+        max_event_bytes=settings.max_event_bytes,
+        policy=RetryPolicy(
+            max_attempts=settings.handler_max_attempts,
+            backoff_seconds=settings.handler_backoff_seconds,
+            backoff_max_seconds=settings.handler_backoff_max_seconds,
+        ),
+    )
+
+
+def build_worker_app(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> tuple[faust.App, PipelineMetrics]:
+    metrics = PipelineMetrics()
+    return create_app(settings, build_processor(settings, metrics, registry)), metrics
+
+
+def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
+    """Run the Faust worker until SIGTERM/SIGINT; it stops fetching, finishes in-flight events, exits."""
+    app, metrics = build_worker_app(settings)
+    start_http_server(settings.worker_metrics_port, registry=metrics.registry)
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+def run_projection(settings: Settings) -> None:
+    """Run the projection until SIGTERM/SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    metrics = PipelineMetrics()
+    start_http_server(settings.projection_metrics_port, registry=metrics.registry)
+
+    async def main() -> None:
+        engine = create_engine(settings.database_url)
+        projection = Projection(settings=settings, engine=engine, metrics=metrics)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, projection.stop)
+        try:
+            await projection.run()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())

@@ -1,0 +1,80 @@
+"""``salesflow dev ...``: manage the local Kafka + Postgres dev stack."""
+
+from __future__ import annotations
+
+import shlex
+
+import typer
+
+dev_app = typer.Typer(
+    help="Local dev stack: a real single-node Kafka (KRaft) and a throwaway Postgres.",
+    no_args_is_help=True,
+)
+
+
+def _echo_err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code=1)
+
+
+@dev_app.command()
+def up() -> None:
+    """Start Kafka and Postgres (fetching/installing what is missing); no-op when running."""
+    from salesflow.devstack import stack
+
+    try:
+        stack.up(echo=_echo_err)
+    except Exception as exc:  # show the reason (log tail) without a traceback
+        raise _fail(exc) from exc
+    typer.echo('# run: eval "$(salesflow dev env)"', err=True)
+
+
+@dev_app.command()
+def down() -> None:
+    """Stop Kafka and Postgres; their data is kept."""
+    from salesflow.devstack import stack
+
+    try:
+        stack.down(echo=_echo_err)
+    except Exception as exc:
+        raise _fail(exc) from exc
+
+
+@dev_app.command()
+def env() -> None:
+    """Print ``export NAME=value`` lines; use as ``eval "$(salesflow dev env)"``."""
+    from salesflow.devstack import stack
+
+    for name, value in stack.env_exports().items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+@dev_app.command()
+def status() -> None:
+    """Show whether Kafka and Postgres are running; exit code 1 when either is not."""
+    from salesflow.devstack import stack
+
+    st = stack.status()
+    for line in st.lines():
+        typer.echo(line)
+    if not (st.kafka_running and st.postgres_running):
+        raise typer.Exit(code=1)
+
+
+@dev_app.command()
+def reset(
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Stop the stack and delete its data (the Kafka jar cache is kept)."""
+    from salesflow.devstack import stack
+
+    if not yes:
+        typer.confirm(f"Delete all dev stack data under {stack.stack_dir()}?", abort=True)
+    try:
+        stack.reset(echo=_echo_err)
+    except Exception as exc:
+        raise _fail(exc) from exc

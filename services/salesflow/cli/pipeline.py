@@ -1,0 +1,68 @@
+"""Long-running services and their set-up: worker, projection, topics, migrations, handlers."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from salesflow import bootstrap
+from salesflow.cli.common import console, run, settings
+from salesflow.db import migrate
+from salesflow.kafka_admin import create_topics
+
+topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+
+
+def worker(loglevel: str = typer.Option("info", help="Faust log level.")) -> None:
+    """Run the processor (a Faust worker): one agent per source topic."""
+    bootstrap.run_worker(settings(), loglevel=loglevel)
+
+
+def projection() -> None:
+    """Run the projection: statuses, facts and dead letters into Postgres."""
+    bootstrap.run_projection(settings())
+
+
+def handlers() -> None:
+    """Show which handlers run for each event type."""
+    from salesflow.handlers import DEFAULT_REGISTRY
+
+    table = Table("event type", "handlers (in order)")
+    for event_type, names in DEFAULT_REGISTRY.table().items():
+        table.add_row(event_type.value, "\n".join(names))
+    console.print(table)
+
+
+@topics_app.command("create")
+def topics_create(
+    partitions: int = typer.Option(None, help="Partitions per topic (default: SALESFLOW_TOPIC_PARTITIONS)."),
+    replication: int = typer.Option(None, help="Replication factor (default: SALESFLOW_TOPIC_REPLICATION_FACTOR)."),
+) -> None:
+    """Create the pipeline's topics; existing topics are left as they are."""
+    plan = run(create_topics(settings(), partitions=partitions, replication=replication))
+    for topic in plan.created:
+        console.print(f"created  {topic}")
+    for topic in plan.existing:
+        console.print(f"exists   {topic}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """List the topic names for the configured prefix."""
+    for topic in settings().topics.all:
+        console.print(topic)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    migrate.upgrade(settings().database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(...)) -> None:
+    """Revert migrations down to REVISION."""
+    migrate.downgrade(settings().database_url, revision)
+    console.print(f"database at {revision}")

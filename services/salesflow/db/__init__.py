@@ -1,0 +1,1 @@
+"""Postgres: table definitions, the engine factory and migrations."""

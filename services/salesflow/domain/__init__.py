@@ -1,0 +1,1 @@
+"""The contracts other teams build against: event types, payloads, the envelope, topics, outputs."""

@@ -1,0 +1,49 @@
+"""One root exception; subclasses carry the data an operator needs (reason, event id, where it was)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SalesflowError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class DeadLetterReason(StrEnum):
+    """Why a record could not be decoded or validated: a bounded set, used as a metric label."""
+
+    EMPTY = "empty"
+    TOO_LARGE = "too_large"
+    INVALID_UTF8 = "invalid_utf8"
+    NOT_JSON = "not_json"
+    NOT_AN_OBJECT = "not_an_object"
+    INVALID_HEADERS = "invalid_headers"
+    UNSUPPORTED_SPECVERSION = "unsupported_specversion"
+    UNKNOWN_TYPE = "unknown_type"
+    UNSUPPORTED_SCHEMA = "unsupported_schema"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+
+
+class InvalidEvent(SalesflowError):
+    """A record that is not a valid event; it goes to the dead-letter topic with this reason."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str, event_id: str | None = None) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.event_id = event_id
+
+
+class TransientHandlerError(SalesflowError):
+    """A handler error worth retrying (a dependency timed out or was unreachable)."""
+
+
+class HandlerFailed(SalesflowError):
+    """A handler failed for good (after its retries, or at once for a permanent error)."""
+
+    def __init__(self, handler: str, error: BaseException, attempts: int) -> None:
+        super().__init__(f"{handler}: {type(error).__name__}: {error}")
+        self.handler = handler
+        self.error = error
+        self.attempts = attempts

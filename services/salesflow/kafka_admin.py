@@ -1,0 +1,37 @@
+"""Topic administration: create the pipeline's topics, idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from salesflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicPlan:
+    created: list[str]
+    existing: list[str]
+
+
+async def create_topics(settings: Settings, *, partitions: int | None = None, replication: int | None = None) -> TopicPlan:
+    """Create every topic that is missing; leave existing ones as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = settings.topics.all
+        missing = [t for t in wanted if t not in existing]
+        if missing:
+            await admin.create_topics([
+                NewTopic(
+                    name=topic,
+                    num_partitions=partitions or settings.topic_partitions,
+                    replication_factor=replication or settings.topic_replication_factor,
+                )
+                for topic in missing
+            ])
+        return TopicPlan(created=missing, existing=[t for t in wanted if t in existing])
+    finally:
+        await admin.close()

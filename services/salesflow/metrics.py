@@ -1,0 +1,93 @@
+"""Prometheus metrics, all in one place, registered on an injected ``CollectorRegistry``.
+
+Names carry the ``salesflow_`` prefix and base units; labels are bounded (type, topic, handler,
+status, channel, reason) and never carry a tenant or lead id. Histogram buckets include each SLO
+threshold exactly: 5 s for freshness, 60 s for message processing latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from salesflow.domain.outputs import Observation
+
+FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+MESSAGE_LATENCY_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class PipelineMetrics:
+    """Every metric of the worker and the projection; each service uses the ones it records."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_consumed = Counter(
+            "salesflow_events_consumed", "Records read from a source topic", ["topic"], registry=r
+        )
+        self.events_processed = Counter(
+            "salesflow_events_processed", "Events with a final status, by type and status", ["type", "status"], registry=r
+        )
+        self.handler_duration = Histogram(
+            "salesflow_handler_duration_seconds", "Time in one handler call", ["handler"],
+            buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.handler_errors = Counter(
+            "salesflow_handler_errors", "Handler calls that raised, by handler and kind", ["handler", "kind"], registry=r
+        )
+        self.freshness = Histogram(
+            "salesflow_event_freshness_seconds", "Processed minus occurred time, replays excluded", ["type"],
+            buckets=FRESHNESS_BUCKETS, registry=r,
+        )
+        self.dead_letters = Counter(
+            "salesflow_dead_letters", "Records sent to the dead-letter topic, by reason", ["reason"], registry=r
+        )
+        self.replays = Counter("salesflow_events_replayed", "Events processed again (replays)", ["type"], registry=r)
+        self.consumer_lag = Gauge(
+            "salesflow_consumer_lag", "Records not yet processed, by group and topic", ["group", "topic"], registry=r
+        )
+        self.consumer_lag_seconds = Gauge(
+            "salesflow_consumer_lag_seconds", "Age of the oldest unprocessed record", ["group", "topic"], registry=r
+        )
+        self.projection_rows = Counter(
+            "salesflow_projection_rows_written", "Rows upserted by the projection, by table", ["table"], registry=r
+        )
+        self.projection_batch_duration = Histogram(
+            "salesflow_projection_batch_duration_seconds", "Time to write one projection batch",
+            buckets=DURATION_BUCKETS, registry=r,
+        )
+        self.projection_write_errors = Counter(
+            "salesflow_projection_write_errors", "Failed projection batch writes (retried)", registry=r
+        )
+        self._business = _business_metrics(r)
+
+    def observe(self, observations: Iterable[Observation]) -> None:
+        """Apply the observations a handler returned to the business metrics."""
+        for observation in observations:
+            metric = self._business[observation.metric]
+            target = metric.labels(**dict(observation.labels)) if observation.labels else metric
+            if isinstance(metric, Histogram):
+                target.observe(observation.value)
+            else:
+                target.inc(observation.value)
+
+
+def _business_metrics(r: CollectorRegistry) -> dict[str, Counter | Histogram]:
+    return {
+        "message_processing_latency_seconds": Histogram(
+            "salesflow_message_processing_latency_seconds", "Message sent_at minus queued_at, by channel",
+            ["channel"], buckets=MESSAGE_LATENCY_BUCKETS, registry=r,
+        ),
+        "leads_created_total": Counter("salesflow_leads_created", "Leads created, by source", ["source"], registry=r),
+        "autopilot_actions_total": Counter(
+            "salesflow_autopilot_actions", "Autopilot actions executed, by outcome", ["outcome"], registry=r
+        ),
+        "ai_cost_usd_total": Counter("salesflow_ai_cost_usd", "AI cost of autopilot actions, in USD", registry=r),
+        "ai_value_usd_total": Counter("salesflow_ai_value_usd", "Value attributed to autopilot actions, in USD", registry=r),
+        "messages_sent_total": Counter("salesflow_messages_sent", "Messages sent, by channel", ["channel"], registry=r),
+        "sequence_steps_total": Counter(
+            "salesflow_sequence_steps", "Sequence steps executed, by status", ["status"], registry=r
+        ),
+    }

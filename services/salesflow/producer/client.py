@@ -1,0 +1,80 @@
+"""The producer client upstream services use: idempotent, ``acks=all``, keyed by ``<tenant>:<lead>``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from salesflow.domain.events import EventType
+from salesflow.domain.topics import Topics
+from salesflow.producer.envelope import encode, record_key
+
+
+@dataclass
+class SendReport:
+    """Which sends the broker acknowledged, and which failed (with the error)."""
+
+    acknowledged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+class EventProducer:
+    def __init__(self, producer: AIOKafkaProducer, topics: Topics) -> None:
+        self._producer = producer
+        self.topics = topics
+
+    async def send_event(self, event: dict[str, Any]) -> asyncio.Future[Any]:
+        """Queue one structured-mode event on its type's topic; await the result for the broker's ack."""
+        topic = self.topics.source(EventType(event["type"]))
+        return await self._producer.send(topic, encode(event), key=record_key(event))
+
+    async def send_raw(
+        self, topic: str, value: bytes | None, key: bytes | None = None, headers: Iterable[tuple[str, bytes]] = ()
+    ) -> asyncio.Future[Any]:
+        return await self._producer.send(topic, value, key=key, headers=list(headers) or None)
+
+    async def send_all(self, events: Iterable[dict[str, Any]]) -> SendReport:
+        """Send many events without awaiting each one, then wait for every acknowledgement."""
+        pending = [(event["id"], await self.send_event(event)) for event in events]
+        return await collect(pending)
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+
+async def collect(pending: list[tuple[str, asyncio.Future[Any]]]) -> SendReport:
+    report = SendReport()
+    results = await asyncio.gather(*(future for _, future in pending), return_exceptions=True)
+    for (event_id, _), result in zip(pending, results, strict=True):
+        if isinstance(result, BaseException):
+            report.failed.append((event_id, repr(result)))
+        else:
+            report.acknowledged.append(event_id)
+    return report
+
+
+def kafka_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
+    """An idempotent producer: acks from all in-sync replicas, no duplicates on its own retries."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "compression_type": None,
+    }
+    return AIOKafkaProducer(**{**options, **overrides})
+
+
+@asynccontextmanager
+async def event_producer(bootstrap_servers: str, topics: Topics) -> AsyncIterator[EventProducer]:
+    producer = kafka_producer(bootstrap_servers)
+    await producer.start()
+    try:
+        yield EventProducer(producer, topics)
+    finally:
+        await producer.stop()

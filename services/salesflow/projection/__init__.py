@@ -1,0 +1,1 @@
+"""The projection: mirrors statuses, facts and dead letters from Kafka into Postgres."""

@@ -1,0 +1,115 @@
+"""The projection's consume loop: poll a batch, write it in one transaction, then commit the offsets.
+
+It never commits past a failed write: while Postgres is away the same batch is retried with capped
+backoff, and the offsets are committed only once it is written, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import CommitFailedError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from salesflow.domain.records import RecordIn
+from salesflow.metrics import PipelineMetrics
+from salesflow.projection.rows import Batch
+from salesflow.projection.writer import write_batch
+from salesflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError, DBAPIError, OSError, ConnectionError)
+
+
+class Projection:
+    def __init__(self, *, settings: Settings, engine: AsyncEngine, metrics: PipelineMetrics) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.topics = settings.topics
+        self._stopping = asyncio.Event()
+
+    def consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *self.topics.sources,
+            self.topics.outcomes,
+            self.topics.deadletter,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.settings.projection_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.projection_batch_size,
+        )
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        consumer = self.consumer()
+        await consumer.start()
+        try:
+            while not self._stopping.is_set():
+                polled = await consumer.getmany(
+                    timeout_ms=int(self.settings.projection_batch_seconds * 1000),
+                    max_records=self.settings.projection_batch_size,
+                )
+                records = [record for batch in polled.values() for record in batch]
+                if not records:
+                    continue
+                await self._write_until_done(self.batch_of(records))
+                try:
+                    await consumer.commit()
+                except CommitFailedError as exc:
+                    # The group rebalanced while we wrote: the records will be read again, and the
+                    # writes are idempotent, so this costs time, not correctness.
+                    log.warning("offset commit failed after a rebalance, records will be re-read: %s", exc)
+        finally:
+            await consumer.stop()
+
+    def batch_of(self, records: list[ConsumerRecord]) -> Batch:
+        batch = Batch()
+        for record in records:
+            rec = _record_in(record)
+            if rec.topic == self.topics.outcomes:
+                batch.add_outcome(rec)
+            elif rec.topic == self.topics.deadletter:
+                batch.add_dead_letter(rec)
+            else:
+                batch.add_source(rec, self.settings.max_event_bytes)
+        return batch
+
+    async def _write_until_done(self, batch: Batch) -> None:
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                written = await write_batch(self.engine, batch)
+            except RETRYABLE_DB_ERRORS as exc:
+                attempt += 1
+                self.metrics.projection_write_errors.inc()
+                delay = random.uniform(0, min(10.0, 0.2 * 2**attempt))
+                log.warning("projection write failed (attempt %d), retrying in %.1fs: %s", attempt, delay, exc)
+                await asyncio.sleep(delay)
+                continue
+            self.metrics.projection_batch_duration.observe(time.perf_counter() - started)
+            for table, count in written.items():
+                self.metrics.projection_rows.labels(table).inc(count)
+            return
+
+
+def _record_in(record: ConsumerRecord) -> RecordIn:
+    return RecordIn(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp,
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers or ()),
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from salesflow.kafka_clients import client_options
 from salesflow.settings import Settings
 
 
@@ -17,7 +18,7 @@ class TopicPlan:
 
 async def create_topics(settings: Settings, *, partitions: int | None = None, replication: int | None = None) -> TopicPlan:
     """Create every topic that is missing; leave existing ones as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -52,7 +52,7 @@ async def _send_with_progress(events: Iterable[dict[str, Any]], *, rate: float, 
     config = settings()
     pending: list[tuple[str, asyncio.Future[Any]]] = []
     started = time.monotonic()
-    async with event_producer(config.kafka_bootstrap_servers, config.topics) as producer:
+    async with event_producer(config) as producer:
         with _progress() as progress:
             task = progress.add_task("producing", total=total)
             for sent, event in enumerate(events, start=1):
@@ -71,7 +71,7 @@ async def _send_with_progress(events: Iterable[dict[str, Any]], *, rate: float, 
 async def _send_invalid(count: int) -> None:
     config = settings()
     bad = invalid_records()
-    async with event_producer(config.kafka_bootstrap_servers, config.topics) as producer:
+    async with event_producer(config) as producer:
         futures = [
             await producer.send_raw(config.topics.source(EventType.LEAD_CREATED), bad[i % len(bad)][0], key=b"acme:lead-bad")
             for i in range(count)

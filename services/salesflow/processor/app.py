@@ -19,6 +19,7 @@ from faust.types import EventT, StreamT
 
 from salesflow.domain.events import EventType
 from salesflow.domain.records import RecordIn, RecordOut
+from salesflow.kafka_clients import faust_broker_options
 from salesflow.processor.pipeline import EventProcessor
 from salesflow.settings import Settings
 
@@ -32,7 +33,7 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
     """Build the Faust app with one agent per source topic."""
     app = faust.App(
         settings.processor_group,
-        broker=["kafka://" + server for server in settings.kafka_bootstrap_servers.split(",")],
+        **faust_broker_options(settings),
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,

@@ -12,7 +12,9 @@ from aiokafka import AIOKafkaProducer
 
 from salesflow.domain.events import EventType
 from salesflow.domain.topics import Topics
+from salesflow.kafka_clients import client_options
 from salesflow.producer.envelope import encode, record_key
+from salesflow.settings import Settings
 
 
 @dataclass
@@ -58,10 +60,10 @@ async def collect(pending: list[tuple[str, asyncio.Future[Any]]]) -> SendReport:
     return report
 
 
-def kafka_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
+def kafka_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     """An idempotent producer: acks from all in-sync replicas, no duplicates on its own retries."""
     options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap_servers,
+        **client_options(settings),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
@@ -71,10 +73,10 @@ def kafka_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer
 
 
 @asynccontextmanager
-async def event_producer(bootstrap_servers: str, topics: Topics) -> AsyncIterator[EventProducer]:
-    producer = kafka_producer(bootstrap_servers)
+async def event_producer(settings: Settings) -> AsyncIterator[EventProducer]:
+    producer = kafka_producer(settings)
     await producer.start()
     try:
-        yield EventProducer(producer, topics)
+        yield EventProducer(producer, settings.topics)
     finally:
         await producer.stop()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.domain.records import RecordIn
+from salesflow.kafka_clients import client_options
 from salesflow.metrics import PipelineMetrics
 from salesflow.projection.rows import Batch
 from salesflow.projection.writer import write_batch
@@ -40,7 +41,7 @@ class Projection:
             *self.topics.sources,
             self.topics.outcomes,
             self.topics.deadletter,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **client_options(self.settings),
             group_id=self.settings.projection_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

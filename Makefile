@@ -1,0 +1,42 @@
+# Two commands on a fresh machine:  `make demo` (the main job) and `make test` (the test suite).
+# Both install what they need first: Debian packages, a Python venv, Kafka's jars (via `salesflow dev up`).
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-unit test-integration stack-up stack-down schemas lint clean
+
+setup: $(VENV)/.installed
+	@bash scripts/install-system-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(BIN)/salesflow demo
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+stack-up: setup
+	$(BIN)/salesflow dev up
+
+stack-down:
+	$(BIN)/salesflow dev down
+
+schemas: setup
+	$(BIN)/python -m salesflow.domain.schemas schemas
+
+clean:
+	rm -rf $(VENV) .pytest_cache

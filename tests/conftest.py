@@ -1,0 +1,104 @@
+"""Shared fixtures. Kafka and Postgres come once per session from ``tests/infra.py``; each test gets
+its own topic prefix and consumer groups (factories), and the session its own database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from salesflow.db import migrate
+from salesflow.db.engine import create_engine
+from salesflow.kafka_admin import create_topics
+from salesflow.settings import Settings
+from tests.harness import Service
+from tests.infra import Endpoints, stack_endpoints
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[Endpoints]:
+    with stack_endpoints() as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def database_url(endpoints: Endpoints) -> Iterator[str]:
+    """A fresh database for this test session, migrated to head, dropped at the end."""
+    admin = make_url(endpoints.database_url)
+    name = f"sf_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin_sql(admin, f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    asyncio.run(_admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin_sql(url: Any, sql: str) -> None:
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def settings_factory(endpoints: Endpoints, database_url: str) -> SettingsFactory:
+    """Settings isolated per test: a unique topic prefix and consumer groups, the session database."""
+
+    def make(**overrides: Any) -> Settings:
+        run = uuid.uuid4().hex[:8]
+        values: dict[str, Any] = {
+            "kafka_bootstrap_servers": endpoints.kafka_bootstrap,
+            "database_url": database_url,
+            "topic_prefix": f"t{run}.salesflow.",
+            "processor_group": f"processor-{run}",
+            "projection_group": f"projection-{run}",
+            "topic_partitions": 3,
+            "worker_metrics_port": 0,
+            "projection_metrics_port": 0,
+            "worker_data_dir": f"/tmp/salesflow-test-{run}",
+        }
+        return Settings(**{**values, **overrides})
+
+    return make
+
+
+@pytest.fixture
+async def settings(settings_factory: SettingsFactory) -> Settings:
+    """Settings for one test, with its topics created."""
+    made = settings_factory()
+    await create_topics(made)
+    return made
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    made = create_engine(database_url)
+    yield made
+    await made.dispose()
+
+
+@pytest.fixture(scope="session")
+def service_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str, Settings], Service]]:
+    """Start ``salesflow worker`` / ``salesflow projection`` processes; all are stopped at the end."""
+    started: list[Service] = []
+    logs = tmp_path_factory.mktemp("service-logs")
+
+    def start(command: str, settings: Settings) -> Service:
+        service = Service(command, settings, logs / uuid.uuid4().hex[:6]).start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()

@@ -1,0 +1,114 @@
+"""The processor's decisions for one record, without Kafka: outcome, commands, dead letter, retries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from salesflow.domain import records as r
+from salesflow.domain.events import CloudEvent, EventType
+from salesflow.domain.outcome import Outcome
+from salesflow.domain.outputs import Output
+from salesflow.domain.records import RecordIn
+from salesflow.domain.topics import Topics
+from salesflow.errors import TransientHandlerError
+from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
+from salesflow.metrics import PipelineMetrics
+from salesflow.processor.dispatch import RetryPolicy
+from salesflow.processor.pipeline import EventProcessor
+from tests.factories import make_event
+
+TOPICS = Topics()
+NOW = datetime(2026, 11, 24, 12, 0, 3, tzinfo=UTC)
+
+
+def processor(registry: HandlerRegistry = DEFAULT_REGISTRY, attempts: int = 3) -> EventProcessor:
+    return EventProcessor(registry=registry, metrics=PipelineMetrics(), topics=TOPICS, group="g",
+                          max_event_bytes=4096, policy=RetryPolicy(max_attempts=attempts, backoff_seconds=0),
+                          clock=lambda: NOW)
+
+
+def record(value: bytes | None, headers: tuple[tuple[str, bytes], ...] = (), offset: int = 5) -> RecordIn:
+    return RecordIn(topic=TOPICS.source(EventType.LEAD_CREATED), partition=1, offset=offset, timestamp_ms=1_700_000_000_000,
+                    key=b"acme:lead-1", value=value, headers=headers)
+
+
+def metric(p: EventProcessor, name: str, labels: dict[str, str] | None = None) -> float:
+    return p.metrics.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+async def test_a_valid_event_becomes_one_outcome_and_its_commands() -> None:
+    event = make_event(EventType.LEAD_CREATED, autopilot=True, owner_id="user-1")
+    p = processor()
+    out = await p.process(record(orjson.dumps(event)))
+    assert [o.topic for o in out] == [TOPICS.outcomes, TOPICS.autopilot_commands, TOPICS.notifications]
+    assert all(o.key == b"acme:lead-1" for o in out)
+    outcome = Outcome.model_validate_json(out[0].value or b"")
+    assert (str(outcome.event_id), outcome.status, outcome.attempts, outcome.replay) == (event["id"], "processed", 1, False)
+    assert (outcome.position.partition, outcome.position.offset) == (1, 5)
+    assert sorted(f.kind for f in outcome.facts) == ["attribution", "funnel"]
+    assert metric(p, "salesflow_events_processed_total", {"type": "lead.created", "status": "processed"}) == 1
+    assert metric(p, "salesflow_event_freshness_seconds_count", {"type": "lead.created"}) == 1
+    assert metric(p, "salesflow_leads_created_total", {"source": "web_form"}) == 1
+
+
+async def test_an_invalid_record_becomes_a_dead_letter_with_where_and_why() -> None:
+    bad = orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.exploded"})
+    p = processor()
+    [dead] = await p.process(record(bad, headers=(("trace", b"t-1"),)))
+    headers = dict(dead.headers)
+    assert dead.topic == TOPICS.deadletter and dead.value == bad and dead.key == b"acme:lead-1"
+    assert headers[r.DLQ_REASON] == b"unknown_type"
+    assert headers[r.DLQ_ORIGINAL_TOPIC] == TOPICS.source(EventType.LEAD_CREATED).encode()
+    assert (headers[r.DLQ_ORIGINAL_PARTITION], headers[r.DLQ_ORIGINAL_OFFSET]) == (b"1", b"5")
+    assert headers[r.DLQ_CONSUMER_GROUP] == b"g" and headers["trace"] == b"t-1"
+    assert headers[r.DLQ_EVENT_ID] == orjson.loads(bad)["id"].encode()
+    assert metric(p, "salesflow_dead_letters_total", {"reason": "unknown_type"}) == 1
+
+
+def flaky_registry(failures: int, exc: type[Exception]) -> tuple[HandlerRegistry, list[int]]:
+    registry = HandlerRegistry()
+    calls: list[int] = []
+
+    @registry.register(EventType.LEAD_CREATED, name="flaky")
+    async def flaky(event: CloudEvent[Any]) -> list[Output]:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise exc("downstream said no")
+        return []
+
+    return registry, calls
+
+
+async def test_a_transient_error_is_retried_until_it_succeeds() -> None:
+    registry, calls = flaky_registry(2, TransientHandlerError)
+    [out] = await processor(registry, attempts=3).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    outcome = Outcome.model_validate_json(out.value or b"")
+    assert (outcome.status, outcome.attempts, len(calls)) == ("processed", 3, 3)
+
+
+async def test_a_transient_error_past_the_last_attempt_fails_the_event_with_the_error() -> None:
+    registry, calls = flaky_registry(10, TimeoutError)
+    [out] = await processor(registry, attempts=3).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    outcome = Outcome.model_validate_json(out.value or b"")
+    assert (outcome.status, outcome.attempts, len(calls)) == ("failed", 3, 3)
+    assert outcome.error_message == "flaky: TimeoutError: downstream said no"
+
+
+@pytest.mark.parametrize("exc", [ValueError, KeyError])
+async def test_a_permanent_error_is_not_retried(exc: type[Exception]) -> None:
+    registry, calls = flaky_registry(10, exc)
+    [out] = await processor(registry).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    assert Outcome.model_validate_json(out.value or b"").status == "failed" and len(calls) == 1
+
+
+async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_freshness() -> None:
+    p = processor()
+    [out, *_] = await p.process(record(orjson.dumps(make_event(EventType.LEAD_CREATED)), headers=((r.REPLAY_HEADER, b"1"),)))
+    assert Outcome.model_validate_json(out.value or b"").replay is True
+    assert metric(p, "salesflow_events_replayed_total", {"type": "lead.created"}) == 1
+    assert metric(p, "salesflow_event_freshness_seconds_count", {"type": "lead.created"}) == 0
+    assert metric(p, "salesflow_leads_created_total", {"source": "web_form"}) == 0

@@ -5,6 +5,8 @@ set -euo pipefail
 
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+# Prometheus and promtool: the SLO rule checks and unit tests, and the e2e test's Prometheus server.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""

@@ -30,6 +30,7 @@ async def create_topics(settings: Settings, *, partitions: int | None = None, re
                     name=topic,
                     num_partitions=partitions or settings.topic_partitions,
                     replication_factor=replication or settings.topic_replication_factor,
+                    topic_configs={"cleanup.policy": "compact"} if topic in settings.topics.compacted else {},
                 )
                 for topic in missing
             ])

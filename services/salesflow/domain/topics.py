@@ -45,5 +45,15 @@ class Topics:
         return self.prefix + "notifications.v1"
 
     @property
+    def watermarks(self) -> str:
+        """Compacted: the processor's highest processed offset per source partition (replay detection)."""
+        return self.prefix + "processor.watermarks.v1"
+
+    @property
+    def compacted(self) -> tuple[str, ...]:
+        return (self.watermarks,)
+
+    @property
     def all(self) -> tuple[str, ...]:
-        return (*self.sources, self.outcomes, self.deadletter, self.autopilot_commands, self.notifications)
+        return (*self.sources, self.outcomes, self.deadletter, self.autopilot_commands, self.notifications,
+                self.watermarks)

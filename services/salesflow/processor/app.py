@@ -1,10 +1,11 @@
 """The Faust edge of the processor: one agent per source topic, raw bytes in, records out.
 
-Acknowledgement policy: the stream runs with acks off (``stream.noack()``); an event is acked only
-after every record it produced (outcome, commands or dead letter) has been acknowledged by the broker,
-in the order the events were read. Faust commits only acked offsets, so a crash, a failed send or a
-shutdown never commits past an event whose outcome is not on Kafka. A send that fails for good stops
-the worker (it restarts and re-reads from the last commit) instead of acking a lost outcome.
+Acknowledgement policy: the stream runs with acks off (``stream.noack()``). An event is acked only
+after every record it produced (outcome, commands or dead letter) has been acknowledged by the broker
+and the partition's replay watermark covering it has been written, in the order the events were
+read. Faust commits only acked offsets, so a crash, a failed send or a shutdown never commits past an
+event whose outcome is not on Kafka. A send that fails for good stops the worker (it restarts and
+re-reads from the last commit) instead of acking a lost outcome.
 """
 
 from __future__ import annotations
@@ -15,18 +16,23 @@ from collections.abc import Awaitable
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import EventT, StreamT
 
 from salesflow.domain.events import EventType
 from salesflow.domain.records import RecordIn, RecordOut
-from salesflow.kafka_clients import faust_broker_options
+from salesflow.errors import SalesflowError
+from salesflow.kafka_clients import client_options, faust_broker_options
 from salesflow.processor.pipeline import EventProcessor
+from salesflow.processor.watermarks import ReplayWatermarks
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Events whose records are still in flight, per agent: bounds memory under a burst (backpressure).
 MAX_IN_FLIGHT = 2000
+
+InFlight = asyncio.Queue[tuple[EventT, list[Awaitable[Any]]]]
 
 
 def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
@@ -46,6 +52,12 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
         datadir=settings.worker_data_dir,
         broker_commit_interval=1.0,
     )
+
+    @app.on_partitions_assigned.connect
+    async def reload_watermarks(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        # Another worker may have moved these partitions' marks since we last looked.
+        processor.watermarks.load(await read_compacted(settings, processor.watermarks.topic))
+
     for event_type in EventType:
         topic = app.topic(settings.topics.source(event_type), key_type=bytes, value_type=bytes)
         app.agent(topic, name=f"process_{event_type.value.replace('.', '_')}")(_agent(app, processor))
@@ -55,8 +67,8 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
 def _agent(app: faust.App, processor: EventProcessor) -> Any:
     async def agent(stream: StreamT[bytes]) -> None:
         manual = stream.noack()
-        in_flight: asyncio.Queue[tuple[EventT, list[Awaitable[Any]]]] = asyncio.Queue(MAX_IN_FLIGHT)
-        acker = asyncio.create_task(_ack_in_order(app, manual, in_flight))
+        in_flight: InFlight = asyncio.Queue(MAX_IN_FLIGHT)
+        acker = asyncio.create_task(_ack_in_order(app, manual, in_flight, processor.watermarks))
         try:
             async for event in manual.events():
                 outgoing = await processor.process(_record_in(event))
@@ -67,23 +79,61 @@ def _agent(app: faust.App, processor: EventProcessor) -> Any:
     return agent
 
 
-async def _ack_in_order(app: faust.App, stream: StreamT[bytes], in_flight: asyncio.Queue[Any]) -> None:
+async def _ack_in_order(app: faust.App, stream: StreamT[bytes], in_flight: InFlight, watermarks: ReplayWatermarks) -> None:
     while True:
-        event, deliveries = await in_flight.get()
+        batch = [await in_flight.get()]
+        while not in_flight.empty():
+            batch.append(in_flight.get_nowait())
         try:
-            await asyncio.gather(*deliveries)
+            await asyncio.gather(*(d for _, deliveries in batch for d in deliveries))
+            for event, _ in batch:
+                watermarks.advance(event.message.topic, event.message.partition, event.message.offset)
+            await asyncio.gather(*[await _send(app, mark) for mark in watermarks.pending_records()])
         except Exception as exc:  # noqa: BLE001 - a lost outcome must stop the worker, never be acked
-            log.critical("could not deliver the records of %s[%s]@%s: %r; stopping without ack",
-                         event.message.topic, event.message.partition, event.message.offset, exc)
+            first = batch[0][0].message
+            log.critical("could not deliver the records of %s[%s]@%s and after: %r; stopping without ack",
+                         first.topic, first.partition, first.offset, exc)
             await app.crash(exc)
             return
-        await stream.ack(event)
+        for event, _ in batch:
+            await stream.ack(event)
 
 
 async def _send(app: faust.App, record: RecordOut) -> Awaitable[Any]:
     return await app.producer.send(
         record.topic, record.key, record.value, partition=None, timestamp=None, headers=list(record.headers)
     )
+
+
+async def read_compacted(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record of a (small, compacted) topic, from the beginning to the current end."""
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await _partitions_of(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[tuple[bytes | None, bytes | None]] = []
+        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend((r.key, r.value) for r in batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _partitions_of(consumer: AIOKafkaConsumer, topic: str, wait_seconds: float = 15.0) -> list[TopicPartition]:
+    # A topic created a moment ago may not be in every broker's metadata yet: ask again for a while.
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        await consumer.topics()  # refreshes the cluster metadata
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        if asyncio.get_running_loop().time() > deadline:
+            raise SalesflowError(f"topic {topic!r} does not exist: run `salesflow topics create`")
+        await asyncio.sleep(0.5)
 
 
 def _record_in(event: EventT) -> RecordIn:

@@ -20,6 +20,7 @@ from salesflow.handlers.registry import HandlerRegistry
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.dispatch import DispatchResult, RetryPolicy, dispatch
 from salesflow.processor.records import command_record, dead_letter_record, outcome_record
+from salesflow.processor.watermarks import ReplayWatermarks
 
 Clock = Callable[[], datetime]
 
@@ -42,6 +43,7 @@ class EventProcessor:
         max_event_bytes: int,
         policy: RetryPolicy = RetryPolicy(),
         clock: Clock = utcnow,
+        watermarks: ReplayWatermarks | None = None,
     ) -> None:
         self.registry = registry
         self.metrics = metrics
@@ -50,6 +52,7 @@ class EventProcessor:
         self.max_event_bytes = max_event_bytes
         self.policy = policy
         self.clock = clock
+        self.watermarks = watermarks or ReplayWatermarks(group, topics.watermarks)
 
     async def process(self, record: RecordIn) -> list[RecordOut]:
         self.metrics.events_consumed.labels(record.topic).inc()
@@ -66,7 +69,10 @@ class EventProcessor:
         return [outcome_record(outcome, self.topics), *(command_record(c, self.topics) for c in commands)]
 
     def is_replay(self, record: RecordIn) -> bool:
-        return record.header(REPLAY_HEADER) is not None
+        """Re-published on purpose (the replay header), or at or below the partition's watermark."""
+        return record.header(REPLAY_HEADER) is not None or self.watermarks.is_replay(
+            record.topic, record.partition, record.offset
+        )
 
     def _outcome(self, event: CloudEvent[Any], record: RecordIn, result: DispatchResult, replay: bool) -> Outcome:
         return Outcome(

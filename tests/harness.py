@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from salesflow.secrets import reveal
 from salesflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
         if value is not None:
-            env[f"SALESFLOW_{name.upper()}"] = str(value)
+            env[f"SALESFLOW_{name.upper()}"] = str(reveal(value))  # a SecretStr's real value, not its mask
+            env.pop(f"SALESFLOW_{name.upper()}_FILE", None)  # the value given here wins over a file
     return env
 
 

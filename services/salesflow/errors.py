@@ -47,3 +47,23 @@ class HandlerFailed(SalesflowError):
         self.handler = handler
         self.error = error
         self.attempts = attempts
+
+
+class ConfigurationError(SalesflowError):
+    """A setting is missing, contradicts another, or names a file that cannot be used."""
+
+
+class SecretFileError(ConfigurationError):
+    """A ``*_FILE`` secret could not be read; the message names the variable and path, never the value."""
+
+
+class KafkaConnectError(SalesflowError):
+    """No connection to the Kafka cluster; the message says where, over which listener and why."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # "authentication", "tls", "unreachable", "protocol"
+
+
+class DatabaseConnectError(SalesflowError):
+    """No connection to Postgres (TLS or authentication); the message says where and why."""

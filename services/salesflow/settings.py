@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from salesflow.db.urls import mask_password, with_connection_options
 from salesflow.domain.topics import Topics
+from salesflow.secrets import SecretFilesSource
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
 class Settings(BaseSettings):
@@ -37,6 +45,63 @@ class Settings(BaseSettings):
     projection_metrics_port: int = 9102
     # Faust keeps a small folder of its own; out of the working tree by default.
     worker_data_dir: str = "/tmp/salesflow-worker-data"
+
+    # Security (README "Security: connecting to a secured cluster"). Every SecretStr setting can
+    # also come from a file: SALESFLOW_<NAME>_FILE=/path (see secrets.py).
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # None: the system's trusted CAs
+    kafka_ssl_certfile: Path | None = None  # client certificate (mutual TLS), PEM
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
+    # Merged into database_url (password; libpq-style sslmode/sslrootcert/... query parameters), so
+    # every engine made from that URL, wherever it is made, connects the same way (db/engine.py).
+    database_password: SecretStr | None = None
+    database_sslmode: PostgresSslMode | None = None
+    database_ssl_rootcert: Path | None = None
+    database_ssl_cert: Path | None = None
+    database_ssl_key: Path | None = None
+
+    @field_validator(
+        "kafka_sasl_username", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile",
+        "database_sslmode", "database_ssl_rootcert", "database_ssl_cert", "database_ssl_key", mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `export SALESFLOW_KAFKA_SSL_CAFILE=` means "not set", not the current directory.
+        return None if value == "" else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # SALESFLOW_<NAME>_FILE ranks with the environment (both set is an error), above .env.
+        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _merge_database_options(self) -> Settings:
+        self.database_url = with_connection_options(
+            self.database_url,
+            password=self.database_password.get_secret_value() if self.database_password else None,
+            sslmode=self.database_sslmode,
+            sslrootcert=self.database_ssl_rootcert,
+            sslcert=self.database_ssl_cert,
+            sslkey=self.database_ssl_key,
+        )
+        return self
+
+    def __repr_args__(self) -> Any:
+        # The merged database_url may hold a password: never show it in a repr or a log line.
+        for name, value in super().__repr_args__():
+            yield name, mask_password(value) if name == "database_url" else value
 
     @cached_property
     def topics(self) -> Topics:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from salesflow.cli import pipeline
+from salesflow.cli.config import install as install_config
 from salesflow.cli.demo import demo, summary
 from salesflow.cli.dev import dev_app
 from salesflow.cli.produce import produce_app
@@ -20,6 +21,7 @@ app.add_typer(pipeline.topics_app, name="topics")
 app.add_typer(pipeline.db_app, name="db")
 app.add_typer(produce_app, name="produce")
 app.add_typer(dev_app, name="dev")
+install_config(app)
 
 if __name__ == "__main__":
     app()

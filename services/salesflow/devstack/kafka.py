@@ -21,6 +21,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from .kafka_security import KafkaSecurity, admin_client_options, dev_security, format_arguments, server_properties
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -51,23 +54,38 @@ def kafka_version(pom: Path = POM) -> str:
 
 @dataclass(frozen=True)
 class KafkaConfig:
-    """Where the broker lives and which loopback ports it uses."""
+    """Where the broker lives, which loopback ports it uses, and whether its listener is secured.
+
+    ``security`` None means a PLAINTEXT listener (the default); otherwise a ``SASL_SSL`` one.
+    ``jar_dir`` lets a second broker (a test's) reuse another state dir's jar cache.
+    """
 
     state_dir: Path
     port: int = 39092
     controller_port: int = 39093
     version: str = ""
+    security: KafkaSecurity | None = None
+    jar_dir: Path | None = None
 
     @classmethod
     def from_env(cls, state_dir: Path) -> KafkaConfig:
-        """Build the config from ``SALESFLOW_DEV_KAFKA_PORT`` / ``..._CONTROLLER_PORT``."""
+        """Build the config from ``SALESFLOW_DEV_KAFKA_PORT`` / ``..._CONTROLLER_PORT`` and
+        ``SALESFLOW_DEV_KAFKA_SECURITY`` (``PLAINTEXT``, the default, or ``SASL_SSL``)."""
         env = os.environ.get
+        protocol = env("SALESFLOW_DEV_KAFKA_SECURITY", "PLAINTEXT").upper()
+        if protocol not in ("PLAINTEXT", "SASL_SSL"):
+            raise RuntimeError(f"SALESFLOW_DEV_KAFKA_SECURITY={protocol!r}: use PLAINTEXT or SASL_SSL")
         return cls(
             state_dir=state_dir,
             port=int(env("SALESFLOW_DEV_KAFKA_PORT", "39092")),
             controller_port=int(env("SALESFLOW_DEV_KAFKA_CONTROLLER_PORT", "39093")),
             version=kafka_version(),
+            security=dev_security(state_dir) if protocol == "SASL_SSL" else None,
         )
+
+    @property
+    def protocol(self) -> str:
+        return "PLAINTEXT" if self.security is None else "SASL_SSL"
 
     @property
     def bootstrap(self) -> str:
@@ -76,6 +94,8 @@ class KafkaConfig:
     @property
     def libs(self) -> Path:
         # Versioned so a version bump in pom.xml fetches a fresh set and reset() can keep it.
+        if self.jar_dir is not None:
+            return self.jar_dir
         return self.state_dir / f"kafka-{self.version}" / "libs"
 
     @property
@@ -107,16 +127,18 @@ def java_cmd(
 # Combined broker+controller on loopback. Static quorum (controller.quorum.voters) is the
 # simplest KRaft form and is formatted without --standalone. Topics are created explicitly
 # by the app and tests; internal topics (__consumer_offsets, ...) are created regardless.
+PLAINTEXT_LISTENERS = """\
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+"""
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{cport}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs={data}
+{listeners}log.dirs={data}
 num.partitions=6
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=6
@@ -133,15 +155,27 @@ def write_server_properties(cfg: KafkaConfig) -> Path:
     """(Re)write ``server.properties`` (ports may have changed since the last start)."""
     cfg.home.mkdir(parents=True, exist_ok=True)
     path = cfg.home / "server.properties"
-    path.write_text(
-        SERVER_PROPERTIES.format(port=cfg.port, cport=cfg.controller_port, data=cfg.home / "data")
-    )
+    if cfg.security is None:
+        listeners = PLAINTEXT_LISTENERS.format(port=cfg.port, cport=cfg.controller_port)
+    else:
+        listeners = server_properties(cfg.security, cfg.port, cfg.controller_port)
+    path.touch(mode=0o600)  # a secured broker's file holds passwords
+    path.write_text(SERVER_PROPERTIES.format(cport=cfg.controller_port, listeners=listeners, data=cfg.home / "data"))
     return path
 
 
 def _format_storage(cfg: KafkaConfig, props: Path) -> None:
-    """Format the log dir once; the presence of meta.properties means it was done."""
+    """Format the log dir once; the presence of meta.properties means it was done.
+
+    SCRAM users exist only from the format on, so a state dir formatted for one listener type
+    cannot silently start as the other.
+    """
+    marker = cfg.home / "listener"
     if (cfg.home / "data" / "meta.properties").exists():
+        formatted = marker.read_text().strip() if marker.exists() else "PLAINTEXT"
+        if formatted != cfg.protocol:
+            raise RuntimeError(f"{cfg.home} was formatted for a {formatted} listener, not {cfg.protocol}: "
+                               "use another SALESFLOW_STACK_DIR or `salesflow dev reset`")
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     proc = subprocess.run(
@@ -152,12 +186,14 @@ def _format_storage(cfg: KafkaConfig, props: Path) -> None:
             cluster_id,
             "-c",
             str(props),
+            *(format_arguments(cfg.security) if cfg.security else []),
         ],
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"Kafka storage format failed:\n{proc.stdout}{proc.stderr}")
+    marker.write_text(f"{cfg.protocol}\n")
 
 
 def read_pid(cfg: KafkaConfig) -> int | None:
@@ -186,10 +222,10 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def _describe(bootstrap: str) -> int:
+async def _describe(bootstrap: str, options: dict[str, Any]) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **options)
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -202,12 +238,13 @@ async def _describe(bootstrap: str) -> int:
         await admin.close()
 
 
-def probe(bootstrap: str, timeout: float = 15.0) -> bool:
+def probe(bootstrap: str, timeout: float = 15.0, security: KafkaSecurity | None = None) -> bool:
     """True when the broker answers real requests: DescribeCluster, Metadata, FindCoordinator."""
+    options = admin_client_options(security) if security else {}
     # Run in a worker thread so this also works when called from inside a running event loop.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         try:
-            job = pool.submit(asyncio.run, asyncio.wait_for(_describe(bootstrap), timeout))
+            job = pool.submit(asyncio.run, asyncio.wait_for(_describe(bootstrap, options), timeout))
             return job.result() > 0
         except Exception:
             return False
@@ -252,7 +289,7 @@ def start(cfg: KafkaConfig, echo: Echo = _noop, timeout: float = 90.0) -> bool:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
-        if port_open(cfg.port) and probe(cfg.bootstrap, timeout=5.0):
+        if port_open(cfg.port) and probe(cfg.bootstrap, timeout=5.0, security=cfg.security):
             return True
         time.sleep(0.5)
     stop(cfg)

@@ -9,6 +9,7 @@ from salesflow.cli.config import install as install_config
 from salesflow.cli.demo import demo, summary
 from salesflow.cli.dev import dev_app
 from salesflow.cli.produce import produce_app
+from salesflow.cli.slo import slo_app
 
 app = typer.Typer(help="SalesFlow Events: CRM events on Kafka, processed by Faust, projected into Postgres.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -21,6 +22,7 @@ app.add_typer(pipeline.topics_app, name="topics")
 app.add_typer(pipeline.db_app, name="db")
 app.add_typer(produce_app, name="produce")
 app.add_typer(dev_app, name="dev")
+app.add_typer(slo_app, name="slo")
 install_config(app)
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""Alerts on causes the SLO alerts can miss: consumer lag, dead letters, services down or gone.
+
+A consumer that is stuck records no freshness observations at all, so the freshness SLI goes empty
+rather than bad; the lag alert catches that. A worker that is gone exposes nothing, so only ``up``
+and ``absent`` can tell.
+"""
+
+from __future__ import annotations
+
+from salesflow.slo.rules import Group, Rule
+from salesflow.slo.spec import Job, Spec
+
+
+def consumer_lag(spec: Spec) -> Rule:
+    a = spec.alerts
+    return {
+        "alert": "SalesflowConsumerLagHigh",
+        "expr": f"max by (group, topic) (salesflow_consumer_lag_seconds) > {a.consumer_lag_seconds:g}",
+        "for": a.consumer_lag_for,
+        "labels": {"severity": "page", "service": spec.service},
+        "annotations": {
+            "summary": "Consumer group {{ $labels.group }} is behind on {{ $labels.topic }}",
+            "description": (
+                "The oldest unprocessed record of {{ $labels.topic }} in group {{ $labels.group }} is "
+                "{{ $value | humanizeDuration }} old (threshold "
+                f"{a.consumer_lag_seconds:g} s, for {a.consumer_lag_for})."
+            ),
+            "runbook_url": spec.runbook_url("SalesflowConsumerLagHigh"),
+        },
+    }
+
+
+def dead_letters(spec: Spec) -> Rule:
+    a = spec.alerts
+    w = a.dead_letter_window
+    return {
+        "alert": "SalesflowDeadLettersHigh",
+        "expr": (
+            f"sum(rate(salesflow_dead_letters_total[{w}]))\n/\n"
+            f"sum(rate(salesflow_events_consumed_total[{w}]))\n> {a.dead_letter_ratio:g}"
+        ),
+        "for": a.dead_letter_for,
+        "labels": {"severity": "ticket", "service": spec.service},
+        "annotations": {
+            "summary": "Many records go to the dead-letter topic",
+            "description": (
+                f"{{{{ $value | humanizePercentage }}}} of the records consumed over {w} could not be "
+                f"decoded or validated (threshold {a.dead_letter_ratio:.0%}, for {a.dead_letter_for})."
+            ),
+            "runbook_url": spec.runbook_url("SalesflowDeadLettersHigh"),
+        },
+    }
+
+
+def down(spec: Spec, job: Job) -> Rule:
+    name = f"Salesflow{job.title}Down"
+    return {
+        "alert": name,
+        "expr": f'up{{job="{job.job}"}} == 0',
+        "for": spec.alerts.down_for,
+        "labels": {"severity": "page", "service": spec.service},
+        "annotations": {
+            "summary": f"A SalesFlow {job.name} is down: {{{{ $labels.instance }}}}",
+            "description": (
+                f"Prometheus has failed to scrape {{{{ $labels.instance }}}} (job {job.job}) "
+                f"for {spec.alerts.down_for}."
+            ),
+            "runbook_url": spec.runbook_url(name),
+        },
+    }
+
+
+def metrics_absent(spec: Spec, job: Job) -> Rule:
+    name = f"Salesflow{job.title}MetricsAbsent"
+    return {
+        "alert": name,
+        "expr": f'absent(up{{job="{job.job}"}})',
+        "for": spec.alerts.absent_for,
+        "labels": {"severity": "page", "service": spec.service},
+        "annotations": {
+            "summary": f"No SalesFlow {job.name} is being scraped",
+            "description": (
+                f"Prometheus has had no target for job {job.job} for {spec.alerts.absent_for}: "
+                f"no {job.name} runs, or Prometheus no longer discovers it."
+            ),
+            "runbook_url": spec.runbook_url(name),
+        },
+    }
+
+
+def service_group(spec: Spec) -> Group:
+    """Every non-SLO alert, in one group."""
+    rules = [consumer_lag(spec), dead_letters(spec)]
+    for job in spec.jobs:
+        rules += [down(spec, job), metrics_absent(spec, job)]
+    return {"name": f"{spec.service}-service-alerts", "rules": rules}

@@ -67,3 +67,24 @@ class KafkaConnectError(SalesflowError):
 
 class DatabaseConnectError(SalesflowError):
     """No connection to Postgres (TLS or authentication); the message says where and why."""
+
+
+class ReplayError(SalesflowError):
+    """A replay, offset reset or redrive that cannot be carried out as asked."""
+
+
+class InvalidResetRequest(ReplayError):
+    """The scope or target of an offset reset does not fit the group or the topics (bad input)."""
+
+
+class GroupHasLiveMembers(ReplayError):
+    """Offsets of a group are changed only while it has no live members (as Kafka's own tool insists)."""
+
+    def __init__(self, group: str, state: str, members: int) -> None:
+        super().__init__(
+            f"group {group!r} has {members} live member(s) (state {state}): stop its consumers "
+            "(for example the worker) and run again"
+        )
+        self.group = group
+        self.state = state
+        self.members = members

@@ -1,0 +1,98 @@
+"""Read records back from Kafka at known positions: a group-less consumer, assigned and seeked.
+
+Used to re-publish an event's original record (found by the source position kept in ``events``) and
+to date the oldest unprocessed record of a lagging partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.structs import TopicPartition
+
+from salesflow.domain.records import RecordIn
+from salesflow.kafka_clients import client_options
+from salesflow.settings import Settings
+
+Position = tuple[str, int, int]  # topic, partition, offset
+
+
+class RecordReader:
+    """Fetches the records at given offsets; an offset outside the log (deleted) reads as ``None``."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, timeout: float = 10.0) -> None:
+        self.consumer = consumer
+        self.timeout = timeout
+
+    async def read(self, positions: Iterable[Position]) -> dict[Position, RecordIn | None]:
+        by_tp: dict[TopicPartition, list[int]] = {}
+        for topic, partition, offset in positions:
+            by_tp.setdefault(TopicPartition(topic, partition), []).append(offset)
+        if not by_tp:
+            return {}
+        starts = await self.consumer.beginning_offsets(list(by_tp))
+        ends = await self.consumer.end_offsets(list(by_tp))
+        self.consumer.assign(list(by_tp))
+        found: dict[Position, RecordIn | None] = {}
+        for tp, offsets in by_tp.items():
+            readable = [o for o in sorted(set(offsets)) if starts[tp] <= o < ends[tp]]
+            records = await self._read_partition(tp, readable)
+            for offset in offsets:
+                found[(tp.topic, tp.partition, offset)] = records.get(offset)
+        return found
+
+    async def read_one(self, topic: str, partition: int, offset: int) -> RecordIn | None:
+        return (await self.read([(topic, partition, offset)]))[(topic, partition, offset)]
+
+    async def _read_partition(self, tp: TopicPartition, offsets: list[int]) -> dict[int, RecordIn]:
+        fetched: dict[int, RecordIn] = {}
+        highest = -1  # the highest offset read so far, contiguous from the last seek
+        for wanted in offsets:
+            if wanted <= highest:
+                continue  # already read past it: present in ``fetched``, or not in the log (compacted)
+            self.consumer.seek(tp, wanted)
+            highest = await self._fetch_until(tp, wanted, fetched)
+        return fetched
+
+    async def _fetch_until(self, tp: TopicPartition, wanted: int, fetched: dict[int, RecordIn]) -> int:
+        """Fetch from the current position until ``wanted`` is read or the position has passed it
+        (a compacted record or a transaction marker has no record to return)."""
+        deadline = time.monotonic() + self.timeout
+        while wanted not in fetched:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise asyncio.TimeoutError(f"no record of {tp.topic}[{tp.partition}] at {wanted} within {self.timeout}s")
+            batch = await self.consumer.getmany(tp, timeout_ms=int(min(remaining, 1.0) * 1000), max_records=500)
+            for record in batch.get(tp, []):
+                fetched[record.offset] = to_record_in(record)
+            if await self.consumer.position(tp) > wanted:
+                break
+        return await self.consumer.position(tp) - 1
+
+
+def to_record_in(record: ConsumerRecord) -> RecordIn:
+    return RecordIn(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp,
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers or ()),
+    )
+
+
+@asynccontextmanager
+async def record_reader(settings: Settings, timeout: float = 10.0) -> AsyncIterator[RecordReader]:
+    consumer = AIOKafkaConsumer(
+        **client_options(settings), group_id=None, enable_auto_commit=False, auto_offset_reset="none"
+    )
+    await consumer.start()
+    try:
+        yield RecordReader(consumer, timeout)
+    finally:
+        await consumer.stop()

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import EventT, StreamT
 
 from salesflow.domain.events import EventType
 from salesflow.domain.records import RecordIn, RecordOut
-from salesflow.errors import SalesflowError
-from salesflow.kafka_clients import client_options, faust_broker_options
+from salesflow.kafka_admin import read_topic
+from salesflow.kafka_clients import faust_broker_options
+from salesflow.lag import LagTracker
 from salesflow.processor.pipeline import EventProcessor
 from salesflow.processor.watermarks import ReplayWatermarks
 from salesflow.settings import Settings
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 2000
 
 InFlight = asyncio.Queue[tuple[EventT, list[Awaitable[Any]]]]
+
+
+LAG_REPORT_SECONDS = 5.0
 
 
 def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
@@ -56,19 +60,31 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
     @app.on_partitions_assigned.connect
     async def reload_watermarks(sender: Any, assigned: Any, **kwargs: Any) -> None:
         # Another worker may have moved these partitions' marks since we last looked.
-        processor.watermarks.load(await read_compacted(settings, processor.watermarks.topic))
+        processor.watermarks.load(await read_topic(settings, processor.watermarks.topic))
+        lag.forget()
+
+    lag = LagTracker(processor.metrics, settings.processor_group)
+
+    @app.timer(LAG_REPORT_SECONDS)
+    async def report_lag() -> None:
+        assigned = app.consumer.assignment()
+        if not assigned:
+            return
+        ends = await app.consumer.highwaters(*assigned)
+        positions = {(tp.topic, tp.partition): await app.consumer.position(tp) or 0 for tp in assigned}
+        lag.report({(tp.topic, tp.partition): end for tp, end in ends.items()}, positions, time.time())
 
     for event_type in EventType:
         topic = app.topic(settings.topics.source(event_type), key_type=bytes, value_type=bytes)
-        app.agent(topic, name=f"process_{event_type.value.replace('.', '_')}")(_agent(app, processor))
+        app.agent(topic, name=f"process_{event_type.value.replace('.', '_')}")(_agent(app, processor, lag))
     return app
 
 
-def _agent(app: faust.App, processor: EventProcessor) -> Any:
+def _agent(app: faust.App, processor: EventProcessor, lag: LagTracker) -> Any:
     async def agent(stream: StreamT[bytes]) -> None:
         manual = stream.noack()
         in_flight: InFlight = asyncio.Queue(MAX_IN_FLIGHT)
-        acker = asyncio.create_task(_ack_in_order(app, manual, in_flight, processor.watermarks))
+        acker = asyncio.create_task(_ack_in_order(app, manual, in_flight, processor.watermarks, lag))
         try:
             async for event in manual.events():
                 outgoing = await processor.process(_record_in(event))
@@ -79,7 +95,9 @@ def _agent(app: faust.App, processor: EventProcessor) -> Any:
     return agent
 
 
-async def _ack_in_order(app: faust.App, stream: StreamT[bytes], in_flight: InFlight, watermarks: ReplayWatermarks) -> None:
+async def _ack_in_order(
+    app: faust.App, stream: StreamT[bytes], in_flight: InFlight, watermarks: ReplayWatermarks, lag: LagTracker
+) -> None:
     while True:
         batch = [await in_flight.get()]
         while not in_flight.empty():
@@ -97,43 +115,14 @@ async def _ack_in_order(app: faust.App, stream: StreamT[bytes], in_flight: InFli
             return
         for event, _ in batch:
             await stream.ack(event)
+            message = event.message
+            lag.processed(message.topic, message.partition, message.offset, message.timestamp)
 
 
 async def _send(app: faust.App, record: RecordOut) -> Awaitable[Any]:
     return await app.producer.send(
         record.topic, record.key, record.value, partition=None, timestamp=None, headers=list(record.headers)
     )
-
-
-async def read_compacted(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
-    """Every record of a (small, compacted) topic, from the beginning to the current end."""
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = await _partitions_of(consumer, topic)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[tuple[bytes | None, bytes | None]] = []
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend((r.key, r.value) for r in batch)
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def _partitions_of(consumer: AIOKafkaConsumer, topic: str, wait_seconds: float = 15.0) -> list[TopicPartition]:
-    # A topic created a moment ago may not be in every broker's metadata yet: ask again for a while.
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while True:
-        await consumer.topics()  # refreshes the cluster metadata
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions:
-            return [TopicPartition(topic, p) for p in sorted(partitions)]
-        if asyncio.get_running_loop().time() > deadline:
-            raise SalesflowError(f"topic {topic!r} does not exist: run `salesflow topics create`")
-        await asyncio.sleep(0.5)
 
 
 def _record_in(event: EventT) -> RecordIn:

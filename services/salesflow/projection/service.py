@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.domain.records import RecordIn
 from salesflow.kafka_clients import client_options
+from salesflow.lag import LagTracker
 from salesflow.metrics import PipelineMetrics
 from salesflow.projection.rows import Batch
 from salesflow.projection.writer import write_batch
@@ -25,6 +26,7 @@ from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
+LAG_REPORT_SECONDS = 5.0
 RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError, DBAPIError, OSError, ConnectionError)
 
 
@@ -54,8 +56,13 @@ class Projection:
     async def run(self) -> None:
         consumer = self.consumer()
         await consumer.start()
+        lag = LagTracker(self.metrics, self.settings.projection_group)
+        reported = 0.0
         try:
             while not self._stopping.is_set():
+                if time.monotonic() - reported > LAG_REPORT_SECONDS:
+                    await self._report_lag(consumer, lag)
+                    reported = time.monotonic()
                 polled = await consumer.getmany(
                     timeout_ms=int(self.settings.projection_batch_seconds * 1000),
                     max_records=self.settings.projection_batch_size,
@@ -64,6 +71,8 @@ class Projection:
                 if not records:
                     continue
                 await self._write_until_done(self.batch_of(records))
+                for record in records:
+                    lag.processed(record.topic, record.partition, record.offset, record.timestamp / 1000)
                 try:
                     await consumer.commit()
                 except CommitFailedError as exc:
@@ -72,6 +81,14 @@ class Projection:
                     log.warning("offset commit failed after a rebalance, records will be re-read: %s", exc)
         finally:
             await consumer.stop()
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer, lag: LagTracker) -> None:
+        assigned = consumer.assignment()
+        if not assigned:
+            return
+        ends = await consumer.end_offsets(list(assigned))
+        positions = {(tp.topic, tp.partition): await consumer.position(tp) for tp in assigned}
+        lag.report({(tp.topic, tp.partition): end for tp, end in ends.items()}, positions, time.time())
 
     def batch_of(self, records: list[ConsumerRecord]) -> Batch:
         batch = Batch()

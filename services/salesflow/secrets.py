@@ -52,10 +52,12 @@ def read_secret_file(variable: str, path: str) -> str:
 class SecretFilesSource(PydanticBaseSettingsSource):
     """A settings source that reads ``<prefix><NAME>_FILE`` for every secret setting."""
 
-    def __init__(self, settings_cls: type[BaseSettings], environ: typing.Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings_cls: type[BaseSettings], *, given: typing.Iterable[str] = (),
+                 environ: typing.Mapping[str, str] | None = None) -> None:
         super().__init__(settings_cls)
         self.prefix = str(settings_cls.model_config.get("env_prefix", ""))
         self.environ = os.environ if environ is None else environ
+        self.given = frozenset(given)  # passed to the constructor: those win, no file is read
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         variable = self.variable(field_name)
@@ -72,6 +74,8 @@ class SecretFilesSource(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name in secret_fields(self.settings_cls):
+            if name in self.given:
+                continue
             value, _, _ = self.get_field_value(self.settings_cls.model_fields[name], name)
             if value is not None:
                 values[name] = value

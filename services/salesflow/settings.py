@@ -84,7 +84,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # SALESFLOW_<NAME>_FILE ranks with the environment (both set is an error), above .env.
-        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings
+        files = SecretFilesSource(settings_cls, given=getattr(init_settings, "init_kwargs", {}))
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _merge_database_options(self) -> Settings:

@@ -25,6 +25,8 @@ config_app = typer.Typer(help="Effective configuration (secrets masked).", no_ar
 
 # Commands that connect to Kafka as soon as they start: checked first.
 KAFKA_COMMANDS = frozenset({"worker", "projection", "topics", "produce", "replay", "lag"})
+# Commands that use Postgres: a TLS or authentication error ends them at once (an outage does not).
+DATABASE_COMMANDS = frozenset({"projection", "db", "summary", "dlq", "replay"})
 # Commands that read no settings at all.
 SETTINGS_FREE_COMMANDS = frozenset({"dev", "handlers"})
 EXIT_CONFIG, EXIT_CONNECT = 2, 1
@@ -78,14 +80,34 @@ def check_before_command(ctx: typer.Context) -> None:
     if command is None or command in SETTINGS_FREE_COMMANDS or _asks_for_help():
         return
     settings = load_settings()
-    if command in KAFKA_COMMANDS:
-        from salesflow.kafka_check import verify_connection
+    try:
+        if command in KAFKA_COMMANDS:
+            from salesflow.kafka_check import verify_connection
 
-        try:
             asyncio.run(verify_connection(settings))
-        except SalesflowError as exc:
-            _fail(str(exc), EXIT_CONNECT)
-            raise typer.Exit(EXIT_CONNECT) from None
+        if command in DATABASE_COMMANDS:
+            asyncio.run(_verify_database(settings.database_url))
+    except SalesflowError as exc:
+        _fail(str(exc), EXIT_CONNECT)
+        raise typer.Exit(EXIT_CONNECT) from None
+
+
+async def _verify_database(database_url: str) -> None:
+    """Raise ``DatabaseConnectError``/``ConfigurationError`` for TLS or authentication failures; a
+    database that is down is left to the command's own retries."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from salesflow.db.engine import create_engine
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, DBAPIError, TimeoutError):
+        pass
+    finally:
+        await engine.dispose()
 
 
 def install(app: typer.Typer) -> None:

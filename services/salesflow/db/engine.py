@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -86,9 +85,12 @@ def _connect_or_explain(url: URL) -> Any:
         except ssl.SSLError as exc:
             raise DatabaseConnectError(f"cannot connect to {where} (sslmode={mode}): TLS error: "
                                        f"{exc.reason or exc}") from None
-        except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError) as exc:
+        except dialect.loaded_dbapi.Error as exc:
+            # The adapter wraps asyncpg's error; 28xxx is "invalid authorization" (password, pg_hba).
+            if not str(getattr(exc, "sqlstate", "") or "").startswith("28"):
+                raise
             raise DatabaseConnectError(
-                f"cannot connect to {where} (sslmode={mode}): {exc}; check the user and "
+                f"cannot connect to {where} (sslmode={mode}): {_first_line(exc)}; check the user, "
                 "SALESFLOW_DATABASE_PASSWORD (or ..._FILE), and sslmode against the server's pg_hba.conf"
             ) from None
 
@@ -103,6 +105,11 @@ def _mode_of(ssl_value: Any) -> str:
     if ssl_value is False:
         return "disable"
     return str(ssl_value or "prefer")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return text.removeprefix("(sqlalchemy.dialects.postgresql.asyncpg.Error) ")
 
 
 def _single(value: str | tuple[str, ...]) -> str:

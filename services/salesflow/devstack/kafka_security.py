@@ -125,6 +125,17 @@ def dev_security(state_dir: Path, user: str = "salesflow") -> KafkaSecurity:
     return KafkaSecurity(tls_dir=tls_dir, users={user: read_or_make_password(tls_dir / f"{user}.password")})
 
 
+def client_env(sec: KafkaSecurity, user: str = "salesflow") -> dict[str, str]:
+    """``SALESFLOW_KAFKA_*`` variables for an app client of this listener (password as a file path)."""
+    return {
+        "SALESFLOW_KAFKA_SECURITY_PROTOCOL": LISTENER,
+        "SALESFLOW_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "SALESFLOW_KAFKA_SASL_USERNAME": user,
+        "SALESFLOW_KAFKA_SASL_PASSWORD_FILE": str(sec.tls_dir / f"{user}.password"),
+        "SALESFLOW_KAFKA_SSL_CAFILE": str(sec.ca_file),
+    }
+
+
 def read_or_make_password(path: Path) -> str:
     """A random password kept in ``path`` (made once, mode 0600)."""
     if not path.exists():

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .kafka import Echo, port_open, tail
+from .tls import ServerCertificate, make_ca, make_certificate
 
 PG_ROOT = Path("/usr/lib/postgresql")
 # Stops the Debian package from creating (and starting) its own `main` cluster on 5432.
@@ -30,19 +31,33 @@ def _noop(_msg: str) -> None:
 
 @dataclass(frozen=True)
 class PostgresConfig:
-    """Where the cluster lives, its loopback port and the app's role/database."""
+    """Where the cluster lives, its loopback port and the app's role/database.
+
+    With ``tls`` set, the server speaks TLS with that certificate and accepts TCP connections only
+    over TLS, with password (SCRAM) authentication for every role but ``postgres`` (the stack's
+    own bootstrap). Without it, it is the plain trust-everything dev cluster.
+    """
 
     state_dir: Path
     port: int = 35432
     user: str = "salesflow"
     password: str = "salesflow"
     database: str = "salesflow"
+    tls: ServerCertificate | None = None
+
+    def __post_init__(self) -> None:
+        if "'" in self.password:
+            raise ValueError("the dev cluster's password cannot contain a single quote")
 
     @classmethod
     def from_env(cls, state_dir: Path) -> PostgresConfig:
-        """Build the config, taking the port from ``SALESFLOW_DEV_POSTGRES_PORT``."""
+        """Build the config from ``SALESFLOW_DEV_POSTGRES_PORT`` and ``SALESFLOW_DEV_POSTGRES_TLS``
+        (``1``: TLS with a certificate of the stack's dev CA, see ``tls.py``)."""
         port = int(os.environ.get("SALESFLOW_DEV_POSTGRES_PORT", "35432"))
-        return cls(state_dir=state_dir, port=port)
+        tls = None
+        if os.environ.get("SALESFLOW_DEV_POSTGRES_TLS", "0").lower() in ("1", "true", "yes", "on"):
+            tls = make_certificate(make_ca(state_dir / "tls"), state_dir / "tls", "postgres-server")
+        return cls(state_dir=state_dir, port=port, tls=tls)
 
     @property
     def home(self) -> Path:
@@ -66,9 +81,10 @@ class PostgresConfig:
 
     @property
     def url(self) -> str:
+        tls = f"?sslmode=verify-full&sslrootcert={self.tls.ca.cert}" if self.tls else ""
         return (
             f"postgresql+asyncpg://{self.user}:{self.password}"
-            f"@127.0.0.1:{self.port}/{self.database}"
+            f"@127.0.0.1:{self.port}/{self.database}{tls}"
         )
 
 
@@ -158,6 +174,9 @@ def _write_conf(cfg: PostgresConfig) -> None:
         "log_min_error_statement = error\n"
         "timezone = 'UTC'\n"
     )
+    if cfg.tls is not None:
+        with conf.open("a") as fh:
+            fh.write(_tls_conf(cfg))
     main = cfg.data / "postgresql.conf"
     text = main.read_text()
     if "include_if_exists = 'salesflow.conf'" not in text:
@@ -165,6 +184,31 @@ def _write_conf(cfg: PostgresConfig) -> None:
     if os.geteuid() == 0:
         pg = pwd.getpwnam("postgres")
         os.chown(conf, pg.pw_uid, pg.pw_gid)
+
+
+def _tls_conf(cfg: PostgresConfig) -> str:
+    """Copy the certificate where the server may read it (the key must be its own, mode 0600),
+    write a pg_hba that allows TCP over TLS only, and return the settings that use both."""
+    assert cfg.tls is not None
+    folder = cfg.home / "tls"
+    folder.mkdir(exist_ok=True)
+    cert, key, hba = folder / "server.pem", folder / "server-key.pem", folder / "pg_hba.conf"
+    shutil.copyfile(cfg.tls.cert, cert)
+    shutil.copyfile(cfg.tls.key, key)
+    hba.write_text(
+        "# Written by salesflow.devstack: TCP only over TLS; passwords (SCRAM) for the app's roles.\n"
+        "local   all all                     trust\n"
+        "hostssl all postgres  127.0.0.1/32  trust\n"
+        "hostssl all all       127.0.0.1/32  scram-sha-256\n"
+        "host    all all       127.0.0.1/32  reject\n"
+    )
+    key.chmod(0o600)
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        for path in (folder, cert, key, hba):
+            os.chown(path, pg.pw_uid, pg.pw_gid)
+    return (f"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\nhba_file = '{hba}'\n"
+            "password_encryption = 'scram-sha-256'\n")
 
 
 def _server(cfg: PostgresConfig, tool: str, *args: str, check: bool = True) -> Proc:

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import kafka, postgres
+from salesflow.db.urls import mask_password
+
+from . import kafka, kafka_security, postgres
 from .kafka import Echo, KafkaConfig
 from .postgres import PostgresConfig
 
@@ -83,7 +85,7 @@ class StackStatus:
         return [
             f"state dir: {self.state_dir}",
             f"kafka {self.kafka_version}: {k}  {self.kafka_bootstrap}",
-            f"postgres: {p}  {self.database_url}",
+            f"postgres: {p}  {mask_password(self.database_url)}",
         ]
 
 
@@ -197,11 +199,15 @@ def reset(echo: Echo = _stderr) -> None:
 
 
 def env_exports() -> dict[str, str]:
-    """Environment variables that point the app at this stack."""
-    return {
-        "SALESFLOW_KAFKA_BOOTSTRAP_SERVERS": kafka_config().bootstrap,
+    """Environment variables that point the app at this stack (secrets as ``*_FILE`` paths)."""
+    kc = kafka_config()
+    exports = {
+        "SALESFLOW_KAFKA_BOOTSTRAP_SERVERS": kc.bootstrap,
         "SALESFLOW_DATABASE_URL": postgres_config().url,
     }
+    if kc.security is not None:
+        exports.update(kafka_security.client_env(kc.security))
+    return exports
 
 
 def kafka_tool(

@@ -96,8 +96,9 @@ def service_panels(spec: Spec, y: int) -> list[Panel]:
         _row("Kafka", y + 26),
         _panel("timeseries", "Consumer lag: age of the oldest unprocessed record", (0, y + 27, 12, 8), "s",
                [("max by (group, topic) (salesflow_consumer_lag_seconds)", "{{group}} {{topic}}")]),
+        # Each instance reports the partitions it owns: records add up, seconds take the worst.
         _panel("timeseries", "Consumer lag: records", (12, y + 27, 12, 8), "short",
-               [("max by (group, topic) (salesflow_consumer_lag)", "{{group}} {{topic}}")]),
+               [("sum by (group, topic) (salesflow_consumer_lag)", "{{group}} {{topic}}")]),
         _panel("timeseries", "Dead letters by reason", (0, y + 35, 12, 8), "ops",
                [(f"sum by (reason) (rate(salesflow_dead_letters_total[{RATE}]))", "{{reason}}")]),
         _panel("timeseries", "Replayed events by type", (12, y + 35, 12, 8), "ops",

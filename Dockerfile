@@ -15,11 +15,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/salesflow
 WORKDIR /src
-# Metadata first: the dependency layer is rebuilt only when pyproject.toml changes.
+# Dependencies first, exactly as locked (versions and hashes): this layer is rebuilt only when the
+# lock changes. Then the project itself, without resolving anything again.
+COPY requirements.lock ./
+RUN /opt/salesflow/bin/pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
-RUN mkdir -p services/salesflow && touch services/salesflow/__init__.py \
- && /opt/salesflow/bin/pip install . \
- && /opt/salesflow/bin/pip uninstall -y salesflow-events
 COPY services ./services
 RUN /opt/salesflow/bin/pip install --no-deps . \
  && /opt/salesflow/bin/salesflow --help >/dev/null

@@ -130,5 +130,7 @@ def test_dockerfile_is_multi_stage_and_runs_as_a_non_root_user() -> None:
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert re.search(r'^ENTRYPOINT \["salesflow"\]', final, re.MULTILINE)
     assert "build-essential" not in final  # the compiler stays in the build stage
+    assert "pip install --require-hashes -r requirements.lock" in text  # the locked dependencies
+    assert (ROOT / "requirements.lock").is_file()
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".stack", ".venv", ".git"} <= set(ignored)

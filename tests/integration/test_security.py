@@ -138,6 +138,7 @@ class PipelineRun:
     settings: Settings
     events: list[dict[str, Any]]
     outputs: dict[str, str]
+    exit_codes: dict[str, int]
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +148,7 @@ def pipeline_run(secure_stack: SecureStack, secure_settings: Callable[..., Setti
     migrate.upgrade(settings.database_url)
     env = file_secret_env(secure_stack, settings)
     outputs: dict[str, str] = {}
+    exit_codes: dict[str, int] = {}
 
     def record(name: str, proc: subprocess.CompletedProcess[str]) -> None:
         outputs[name] = proc.stdout + proc.stderr
@@ -173,12 +175,12 @@ def pipeline_run(secure_stack: SecureStack, secure_settings: Callable[..., Setti
         for command, process in services.items():
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=30)
+                exit_codes[command] = process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait()
+                exit_codes[command] = process.wait()
             outputs[command] = (logs / f"{command}.log").read_text(errors="replace")
-    return PipelineRun(settings=settings, events=events, outputs=outputs)
+    return PipelineRun(settings=settings, events=events, outputs=outputs, exit_codes=exit_codes)
 
 
 async def _final_count(settings: Settings, events: list[dict[str, Any]]) -> bool:
@@ -201,6 +203,8 @@ async def test_events_go_end_to_end_over_sasl_ssl_and_verified_tls_to_postgres(p
             on_tls = (await conn.execute(text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))).scalar_one()
     finally:
         await engine.dispose()
+    # The CLI's connection checks leave the worker's own event loop (and its SIGTERM handling) alone.
+    assert pipeline_run.exit_codes == {"worker": 0, "projection": 0}
     assert len(rows) == len(pipeline_run.events)
     assert {status for _, status in rows} == {"processed"}
     assert on_tls is True

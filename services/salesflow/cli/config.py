@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import typer
@@ -84,9 +86,9 @@ def check_before_command(ctx: typer.Context) -> None:
         if command in KAFKA_COMMANDS:
             from salesflow.kafka_check import verify_connection
 
-            asyncio.run(verify_connection(settings))
+            _run_aside(verify_connection(settings))
         if command in DATABASE_COMMANDS:
-            asyncio.run(_verify_database(settings.database_url))
+            _run_aside(_verify_database(settings.database_url))
     except SalesflowError as exc:
         _fail(str(exc), EXIT_CONNECT)
         raise typer.Exit(EXIT_CONNECT) from None
@@ -108,6 +110,13 @@ async def _verify_database(database_url: str) -> None:
         pass
     finally:
         await engine.dispose()
+
+
+def _run_aside(check: Coroutine[Any, Any, None]) -> None:
+    # In a thread of its own: asyncio.run() in the main thread would leave it with no current event
+    # loop, and the command that follows (Faust's worker) must find the main thread as it was.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, check).result()
 
 
 def install(app: typer.Typer) -> None:

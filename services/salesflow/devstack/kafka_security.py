@@ -30,29 +30,30 @@ _SAFE = re.compile(r"^[A-Za-z0-9_.+@%=~^-]+$")
 
 @dataclass(frozen=True)
 class KafkaSecurity:
-    """Users (name -> password) of the ``SASL_SSL`` listener and the folder of its certificate."""
+    """Users of the ``SASL_SSL`` listener and the folder of its certificate.
+
+    ``users`` maps a name to its password; ``password_files`` to a file holding a random password,
+    made on first use (the dev stack's way). Nothing is written before the broker needs it.
+    """
 
     tls_dir: Path
     users: dict[str, str] = field(default_factory=dict)
+    password_files: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, password in self.all_users.items():
+        for name, password in self.users.items():
             if not (_SAFE.match(name) and _SAFE.match(password)):
                 raise ValueError(f"dev broker user {name!r}: use letters, digits and _.+@%=~^- only")
 
     @property
     def all_users(self) -> dict[str, str]:
         """The configured users plus the broker's own inter-broker user."""
-        return {INTER_BROKER_USER: self.inter_broker_password, **self.users}
+        from_files = {name: read_or_make_password(path) for name, path in self.password_files.items()}
+        return {INTER_BROKER_USER: self.inter_broker_password, **from_files, **self.users}
 
     @property
     def inter_broker_password(self) -> str:
-        path = self.tls_dir / "inter-broker.password"
-        if not path.exists():
-            self.tls_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(16))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return read_or_make_password(self.tls_dir / "inter-broker.password")
 
     def certificate(self) -> ServerCertificate:
         """The broker's certificate, made on first use."""
@@ -122,7 +123,7 @@ def admin_client_options(sec: KafkaSecurity) -> dict[str, Any]:
 def dev_security(state_dir: Path, user: str = "salesflow") -> KafkaSecurity:
     """The dev stack's secured listener: one app user whose password is kept in a 0600 file."""
     tls_dir = state_dir / "tls"
-    return KafkaSecurity(tls_dir=tls_dir, users={user: read_or_make_password(tls_dir / f"{user}.password")})
+    return KafkaSecurity(tls_dir=tls_dir, password_files={user: tls_dir / f"{user}.password"})
 
 
 def client_env(sec: KafkaSecurity, user: str = "salesflow") -> dict[str, str]:

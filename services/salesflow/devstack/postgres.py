@@ -44,6 +44,8 @@ class PostgresConfig:
     password: str = "salesflow"
     database: str = "salesflow"
     tls: ServerCertificate | None = None
+    # The dev stack's way: a certificate of the dev CA in this folder, made on the first start.
+    tls_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if "'" in self.password:
@@ -54,10 +56,19 @@ class PostgresConfig:
         """Build the config from ``SALESFLOW_DEV_POSTGRES_PORT`` and ``SALESFLOW_DEV_POSTGRES_TLS``
         (``1``: TLS with a certificate of the stack's dev CA, see ``tls.py``)."""
         port = int(os.environ.get("SALESFLOW_DEV_POSTGRES_PORT", "35432"))
-        tls = None
-        if os.environ.get("SALESFLOW_DEV_POSTGRES_TLS", "0").lower() in ("1", "true", "yes", "on"):
-            tls = make_certificate(make_ca(state_dir / "tls"), state_dir / "tls", "postgres-server")
-        return cls(state_dir=state_dir, port=port, tls=tls)
+        on = os.environ.get("SALESFLOW_DEV_POSTGRES_TLS", "0").lower() in ("1", "true", "yes", "on")
+        return cls(state_dir=state_dir, port=port, tls_dir=state_dir / "tls" if on else None)
+
+    @property
+    def secured(self) -> bool:
+        return self.tls is not None or self.tls_dir is not None
+
+    def certificate(self) -> ServerCertificate:
+        """The server's certificate (made on first use in ``tls_dir``)."""
+        if self.tls is not None:
+            return self.tls
+        assert self.tls_dir is not None
+        return make_certificate(make_ca(self.tls_dir), self.tls_dir, "postgres-server")
 
     @property
     def home(self) -> Path:
@@ -81,7 +92,8 @@ class PostgresConfig:
 
     @property
     def url(self) -> str:
-        tls = f"?sslmode=verify-full&sslrootcert={self.tls.ca.cert}" if self.tls else ""
+        ca = self.tls.ca.cert if self.tls else (self.tls_dir / "salesflow-dev-ca.pem" if self.tls_dir else None)
+        tls = f"?sslmode=verify-full&sslrootcert={ca}" if ca else ""
         return (
             f"postgresql+asyncpg://{self.user}:{self.password}"
             f"@127.0.0.1:{self.port}/{self.database}{tls}"
@@ -174,7 +186,7 @@ def _write_conf(cfg: PostgresConfig) -> None:
         "log_min_error_statement = error\n"
         "timezone = 'UTC'\n"
     )
-    if cfg.tls is not None:
+    if cfg.secured:
         with conf.open("a") as fh:
             fh.write(_tls_conf(cfg))
     main = cfg.data / "postgresql.conf"
@@ -189,12 +201,12 @@ def _write_conf(cfg: PostgresConfig) -> None:
 def _tls_conf(cfg: PostgresConfig) -> str:
     """Copy the certificate where the server may read it (the key must be its own, mode 0600),
     write a pg_hba that allows TCP over TLS only, and return the settings that use both."""
-    assert cfg.tls is not None
+    certificate = cfg.certificate()
     folder = cfg.home / "tls"
     folder.mkdir(exist_ok=True)
     cert, key, hba = folder / "server.pem", folder / "server-key.pem", folder / "pg_hba.conf"
-    shutil.copyfile(cfg.tls.cert, cert)
-    shutil.copyfile(cfg.tls.key, key)
+    shutil.copyfile(certificate.cert, cert)
+    shutil.copyfile(certificate.key, key)
     hba.write_text(
         "# Written by salesflow.devstack: TCP only over TLS; passwords (SCRAM) for the app's roles.\n"
         "local   all all                     trust\n"

@@ -124,7 +124,8 @@ def test_pods_run_as_non_root_and_expose_their_metrics_port(deployment: str, por
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env[f"SALESFLOW_{container['name'].upper()}_METRICS_PORT"] == str(port)
     service = _by_kind("Service")[deployment]
-    assert service["spec"]["selector"].items() <= _by_kind("Deployment")[deployment]["spec"]["template"]["metadata"]["labels"].items()
+    pod_labels = _by_kind("Deployment")[deployment]["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
 
 
 def test_kustomization_lists_every_manifest() -> None:

@@ -26,7 +26,8 @@ def prometheus_binary() -> str:
     """Debian's ``prometheus``; a missing binary fails the test (CI installs it), it never skips."""
     found = shutil.which("prometheus")
     if found is None:
-        raise AssertionError("prometheus is not installed: run scripts/install-system-deps.sh (Debian package prometheus)")
+        raise AssertionError(
+            "prometheus is not installed: run scripts/install-system-deps.sh (Debian package prometheus)")
     return found
 
 

@@ -162,7 +162,8 @@ async def test_sli_recording_rules_read_what_the_pipeline_did(pipeline: Settings
         "sum(salesflow_events_processed_total)",
         'sum(salesflow_events_consumed_total{job="salesflow-worker"})',
     )}
-    firing = {(a["metric"]["alertname"], a["metric"].get("severity")) for a in prometheus.query('ALERTS{alertstate="firing"}')}
+    alerts = prometheus.query('ALERTS{alertstate="firing"}')
+    firing = {(a["metric"]["alertname"], a["metric"].get("severity")) for a in alerts}
     slow_share = load.slow / load.messages
     print(f"\nPromQL values read from Prometheus ({time.monotonic() - started:.1f}s after start):")
     for promql, value in read.items():

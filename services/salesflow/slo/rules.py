@@ -38,10 +38,12 @@ def sli_error_expr(sli: EventsSLI | ThresholdSLI, window: str) -> str:
 
 
 def slo_labels(spec: Spec, slo: SLO) -> dict[str, str]:
+    """The labels every recorded series and alert of ``slo`` carries."""
     return {"service": spec.service, "slo": slo.name}
 
 
 def selector(spec: Spec, slo: SLO) -> str:
+    """PromQL label matchers picking the recorded series of ``slo``."""
     return f'{{service="{spec.service}", slo="{slo.name}"}}'
 
 
@@ -93,6 +95,7 @@ def burn_rate_alert(spec: Spec, slo: SLO, alert: BurnRateAlert) -> Rule:
 
 
 def alert_group(spec: Spec, slo: SLO) -> Group:
+    """The burn-rate alerts of ``slo``, one per severity."""
     return {
         "name": f"{spec.service}-slo-{slo.name}-alerts",
         "rules": [burn_rate_alert(spec, slo, alert) for alert in spec.burn_rate_alerts],

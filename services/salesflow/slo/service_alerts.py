@@ -12,6 +12,7 @@ from salesflow.slo.spec import Job, Spec
 
 
 def consumer_lag(spec: Spec) -> Rule:
+    """A group too far behind on a topic, per group and topic (the worst instance counts)."""
     a = spec.alerts
     return {
         "alert": "SalesflowConsumerLagHigh",
@@ -31,6 +32,7 @@ def consumer_lag(spec: Spec) -> Rule:
 
 
 def dead_letters(spec: Spec) -> Rule:
+    """Too large a share of consumed records dead-lettered (a producer sends bad input)."""
     a = spec.alerts
     w = a.dead_letter_window
     return {
@@ -53,6 +55,7 @@ def dead_letters(spec: Spec) -> Rule:
 
 
 def down(spec: Spec, job: Job) -> Rule:
+    """One instance of ``job`` fails its scrapes."""
     name = f"Salesflow{job.title}Down"
     return {
         "alert": name,
@@ -71,6 +74,7 @@ def down(spec: Spec, job: Job) -> Rule:
 
 
 def metrics_absent(spec: Spec, job: Job) -> Rule:
+    """No target of ``job`` at all: nothing runs, or Prometheus no longer discovers it."""
     name = f"Salesflow{job.title}MetricsAbsent"
     return {
         "alert": name,

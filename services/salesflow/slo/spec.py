@@ -53,6 +53,8 @@ class ThresholdSLI(_Model):
 
 
 class SLO(_Model):
+    """One SLO: its SLI, its objective, and the name of its burn-rate alert."""
+
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     alert: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="name of its burn-rate alert")
     objective: Decimal = Field(gt=0, lt=1)
@@ -66,6 +68,8 @@ class SLO(_Model):
 
 
 class BurnWindow(_Model):
+    """Fire while the error ratio is above ``factor`` x budget over both ``long`` and ``short``."""
+
     long: Duration
     short: Duration
     factor: Decimal = Field(gt=0)
@@ -78,17 +82,23 @@ class BurnWindow(_Model):
 
 
 class BurnRateAlert(_Model):
+    """One severity of burn-rate alert: any of its window pairs burning fires it."""
+
     severity: Severity
     windows: list[BurnWindow] = Field(min_length=1)
 
 
 class Job(_Model):
+    """A scraped service: its short name, its Prometheus job label, its title in alert names."""
+
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     job: str
     title: str
 
 
 class ServiceAlerts(_Model):
+    """Thresholds of the alerts that are not SLO burn rates."""
+
     consumer_lag_seconds: float = Field(gt=0)
     consumer_lag_for: Duration
     dead_letter_ratio: float = Field(gt=0, lt=1)
@@ -129,6 +139,7 @@ class Spec(_Model):
         return sorted(found, key=duration_seconds)
 
     def runbook_url(self, alert: str) -> str:
+        """Where the runbook of ``alert`` lives."""
         return f"{self.runbook_base_url}/{alert}.md"
 
 

@@ -37,6 +37,7 @@ class Service:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{command}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.retired = False  # a supervisor leaves a retired service down
 
     def start(self) -> Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
@@ -62,6 +63,12 @@ class Service:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    async def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        async def logged() -> bool:
+            return self.log_path.exists() and text in self.log_path.read_text(errors="replace")
+
+        await wait_for(logged, timeout=timeout, what=f"{self.command} to log {text!r}")
 
     @property
     def running(self) -> bool:

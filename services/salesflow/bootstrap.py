@@ -6,6 +6,7 @@ Nothing connects at import time; every entry point (CLI, tests) calls these.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 
@@ -39,16 +40,27 @@ def build_processor(
     )
 
 
+def import_handler_modules(settings: Settings) -> None:
+    """Import the configured extra handler modules: their decorators register into the registry."""
+    for name in filter(None, (m.strip() for m in settings.handler_modules.split(","))):
+        importlib.import_module(name)
+
+
 def build_worker_app(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> tuple[faust.App, PipelineMetrics]:
+    import_handler_modules(settings)
     metrics = PipelineMetrics()
     return create_app(settings, build_processor(settings, metrics, registry)), metrics
 
 
 def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
     """Run the Faust worker until SIGTERM/SIGINT; it stops fetching, finishes in-flight events, exits."""
+    # A loop of its own, made current before the app exists, so Faust's signal handlers (graceful
+    # SIGTERM) are installed on the loop that runs, whatever ran before in this process.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     app, metrics = build_worker_app(settings)
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
-    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    faust.Worker(app, loop=loop, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 def run_projection(settings: Settings) -> None:

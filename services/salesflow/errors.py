@@ -23,6 +23,9 @@ class DeadLetterReason(StrEnum):
     UNSUPPORTED_SCHEMA = "unsupported_schema"
     MISSING_FIELD = "missing_field"
     INVALID_FIELD = "invalid_field"
+    # Not the input's fault: our own code raised where it must not. Dead-lettered (bytes kept, to be
+    # redriven after a fix) so that no error escapes the Faust agent, which would ack the event.
+    PROCESSING_ERROR = "processing_error"
 
 
 class InvalidEvent(SalesflowError):
@@ -88,3 +91,4 @@ class GroupHasLiveMembers(ReplayError):
         self.group = group
         self.state = state
         self.members = members
+

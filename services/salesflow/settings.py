@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=1000, ge=1)
     projection_batch_seconds: float = Field(default=0.2, gt=0)
 
+    # Extra modules to import before the worker starts, so their @register_event_handler run.
+    handler_modules: str = ""
     handler_max_attempts: int = Field(default=3, ge=1)
     handler_backoff_seconds: float = Field(default=0.1, ge=0)
     handler_backoff_max_seconds: float = Field(default=2.0, ge=0)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # Events whose records are still in flight, per agent: bounds memory under a burst (backpressure).
 MAX_IN_FLIGHT = 2000
+DRAIN_SECONDS = 10.0
 
 InFlight = asyncio.Queue[tuple[EventT, list[Awaitable[Any]]]]
 
@@ -90,6 +91,11 @@ def _agent(app: faust.App, processor: EventProcessor, lag: LagTracker) -> Any:
                 outgoing = await processor.process(_record_in(event))
                 await in_flight.put((event, [await _send(app, out) for out in outgoing]))
         finally:
+            # On shutdown, let what is in flight be delivered and acked, so the final commit covers it.
+            try:
+                await asyncio.wait_for(asyncio.shield(in_flight.join()), DRAIN_SECONDS)
+            except (TimeoutError, asyncio.CancelledError):
+                log.warning("stopping with %d events not acked; they will be read again", in_flight.qsize())
             acker.cancel()
 
     return agent
@@ -117,6 +123,7 @@ async def _ack_in_order(
             await stream.ack(event)
             message = event.message
             lag.processed(message.topic, message.partition, message.offset, message.timestamp)
+            in_flight.task_done()
 
 
 async def _send(app: faust.App, record: RecordOut) -> Awaitable[Any]:

@@ -5,6 +5,7 @@ No Kafka here: the Faust edge (``processor.app``) reads and publishes, this deci
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from salesflow.domain.outcome import EventStatus, Outcome, SourcePosition
 from salesflow.domain.outputs import Command, Fact, Observation
 from salesflow.domain.records import REPLAY_HEADER, RecordIn, RecordOut
 from salesflow.domain.topics import Topics
+from salesflow.errors import DeadLetterReason as Reason
 from salesflow.errors import InvalidEvent
 from salesflow.handlers.registry import HandlerRegistry
 from salesflow.metrics import PipelineMetrics
@@ -23,6 +25,8 @@ from salesflow.processor.records import command_record, dead_letter_record, outc
 from salesflow.processor.watermarks import ReplayWatermarks
 
 Clock = Callable[[], datetime]
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -55,12 +59,23 @@ class EventProcessor:
         self.watermarks = watermarks or ReplayWatermarks(group, topics.watermarks)
 
     async def process(self, record: RecordIn) -> list[RecordOut]:
+        """The records to publish for ``record``: never raises (the stream must go on)."""
         self.metrics.events_consumed.labels(record.topic).inc()
         try:
-            event = decode_event(record.value, record.headers, max_bytes=self.max_event_bytes)
+            return await self._process(record)
         except InvalidEvent as error:
-            self.metrics.dead_letters.labels(error.reason.value).inc()
-            return [dead_letter_record(record, error, self.group, self.topics)]
+            return self._dead_letter(record, error)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the stream or lose the record
+            log.exception("processing %s[%s]@%s raised", record.topic, record.partition, record.offset)
+            error = InvalidEvent(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
+            return self._dead_letter(record, error)
+
+    def _dead_letter(self, record: RecordIn, error: InvalidEvent) -> list[RecordOut]:
+        self.metrics.dead_letters.labels(error.reason.value).inc()
+        return [dead_letter_record(record, error, self.group, self.topics)]
+
+    async def _process(self, record: RecordIn) -> list[RecordOut]:
+        event = decode_event(record.value, record.headers, max_bytes=self.max_event_bytes)
         replay = self.is_replay(record)
         result = await dispatch(event, self.registry, self.policy, self.metrics)
         outcome = self._outcome(event, record, result, replay)

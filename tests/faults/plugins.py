@@ -1,0 +1,29 @@
+"""Handlers the fault suite loads into the worker (``SALESFLOW_HANDLER_MODULES``): one that fails
+transiently until a moment given in the environment, one that always fails for doomed leads."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from salesflow.domain.events import CloudEvent, EventType
+from salesflow.domain.outputs import Output
+from salesflow.handlers import register_event_handler
+
+FLAKY_UNTIL = "SALESFLOW_TEST_FLAKY_UNTIL"  # epoch seconds
+DOOMED_PREFIX = "doomed-"
+
+
+@register_event_handler(EventType.MESSAGE_SENT, name="faults.flaky_crm_sync")
+async def flaky_crm_sync(event: CloudEvent[Any]) -> list[Output]:
+    if time.time() < float(os.environ.get(FLAKY_UNTIL, "0")):
+        raise ConnectionError("crm unreachable")
+    return []
+
+
+@register_event_handler(EventType.LEAD_CREATED, name="faults.doomed_enrichment")
+async def doomed_enrichment(event: CloudEvent[Any]) -> list[Output]:
+    if event.lead_id.startswith(DOOMED_PREFIX):
+        raise ValueError(f"enrichment rejected lead {event.lead_id}")
+    return []

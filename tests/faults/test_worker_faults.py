@@ -1,0 +1,112 @@
+"""The worker dies (SIGKILL), is stopped (SIGTERM), or shares its partitions with another that dies:
+no acknowledged event is lost and no effect is applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from salesflow.settings import Settings
+from tests.faults.checker import Verdict, check, final_ids
+from tests.faults.conftest import Supervisor
+from tests.faults.workload import Workload
+from tests.harness import wait_for
+
+pytestmark = pytest.mark.faults
+
+EVENTS = 20_000
+RATE = 2_000.0
+
+
+async def settle(engine: AsyncEngine, workload: Workload, timeout: float = 240) -> float:
+    """Wait until every acknowledged event is final; returns how long that took."""
+    await workload.done.wait()
+    started = time.monotonic()
+    ids = [UUID(i) for i in workload.acknowledged]
+
+    async def all_final() -> bool:
+        return len(await final_ids(engine, ids)) == len(ids)
+
+    await wait_for(all_final, timeout=timeout, every=1.0, what="every acknowledged event to be final")
+    return time.monotonic() - started
+
+
+def assert_clean(verdict: Verdict) -> None:
+    assert verdict.acknowledged > 0
+    assert (verdict.lost, verdict.duplicates, verdict.missing_facts, verdict.wrong_status) == (0, 0, 0, 0)
+    assert verdict.cost_recorded == pytest.approx(verdict.cost_expected, abs=1e-3)
+
+
+async def test_worker_killed_with_sigkill_three_times(
+    fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor
+) -> None:
+    settings = await fault_settings()
+    engine = fault_engine_for(settings)
+    workload = Workload(settings, count=EVENTS, rate=RATE)
+    producing = asyncio.create_task(workload.run())
+    worker = supervisor.start("worker", settings)
+    supervisor.start("projection", settings)
+    kills = 0
+    for _ in range(3):
+        await asyncio.sleep(random.uniform(2.0, 3.5))
+        worker.kill()  # the supervisor starts it again, as a process manager would
+        kills += 1
+    await producing
+    recovery = await settle(engine, workload)
+    verdict = await check(engine, workload.events, workload.acknowledged)
+    print(verdict.line("worker SIGKILL", events=EVENTS, kills=kills, restarts=supervisor.restarts,
+                       recover_s=f"{recovery:.1f}"))
+    assert kills == 3 and supervisor.restarts >= 3
+    assert_clean(verdict)
+
+
+async def test_worker_stopped_with_sigterm_finishes_in_flight_events(
+    fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor
+) -> None:
+    settings = await fault_settings()
+    engine = fault_engine_for(settings)
+    workload = Workload(settings, count=8_000, rate=RATE)
+    producing = asyncio.create_task(workload.run())
+    worker = supervisor.start("worker", settings)
+    supervisor.start("projection", settings)
+    await worker.wait_for_log("Ready")
+    await asyncio.sleep(2)
+    supervisor.retire_gracefully(worker)
+    exit_code = worker.process.returncode if worker.process else None
+    replacement = supervisor.start("worker", settings)
+    await producing
+    recovery = await settle(engine, workload)
+    verdict = await check(engine, workload.events, workload.acknowledged)
+    print(verdict.line("worker SIGTERM", events=8_000, exit_code=exit_code, recover_s=f"{recovery:.1f}"))
+    assert exit_code == 0
+    assert replacement.running
+    assert_clean(verdict)
+
+
+async def test_two_workers_share_partitions_one_dies_then_one_joins(
+    fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor
+) -> None:
+    settings = await fault_settings()
+    engine = fault_engine_for(settings)
+    workload = Workload(settings, count=EVENTS, rate=RATE)
+    producing = asyncio.create_task(workload.run())
+    first = supervisor.start("worker", settings)
+    supervisor.start("worker", settings)
+    supervisor.start("projection", settings)
+    await asyncio.sleep(4)
+    supervisor.retire(first)  # SIGKILL, and stays down: the other worker takes its partitions
+    await asyncio.sleep(3)
+    supervisor.start("worker", settings)  # a third joins: partitions move again
+    await producing
+    recovery = await settle(engine, workload)
+    verdict = await check(engine, workload.events, workload.acknowledged)
+    print(verdict.line("two workers, one killed, one added", events=EVENTS, recover_s=f"{recovery:.1f}"))
+    assert_clean(verdict)

@@ -281,13 +281,6 @@ def by_type(scenario: Scenario, event_type: EventType) -> list[UUID]:
     return [UUID(e["id"]) for e in scenario.events if e["type"] == event_type.value]
 
 
-# The processor's watermarks are loaded when partitions are assigned, but Faust resumes the partitions
-# before that load ends: the first records of a partition are then not seen as replays (and a lower
-# mark is written back). These tests hold the contract; they pass once the processor waits for its marks.
-WATERMARK_RACE = pytest.mark.xfail(
-    reason="processor/app.py: records are processed before reload_watermarks has loaded the marks",
-    strict=False,
-)
 
 
 async def test_1_broken_handlers_fail_events_and_record_wrong_facts(broken_run: Scenario) -> None:
@@ -347,7 +340,6 @@ def assert_counted_as_replays(scenario: Scenario) -> None:
     assert metrics.get("salesflow_leads_created_total", 0) == 0
 
 
-@WATERMARK_RACE
 async def test_2_the_fixed_run_counts_every_record_as_a_replay(fixed_run: Scenario) -> None:
     assert_counted_as_replays(fixed_run)
 
@@ -369,7 +361,6 @@ async def test_3_a_rerun_from_earliest_recomputes_the_same_facts_and_views(rerun
     assert scenario.seen_pending_after_final == []
 
 
-@WATERMARK_RACE
 async def test_3_the_rerun_counts_every_record_as_a_replay(rerun: Any) -> None:
     assert_counted_as_replays(rerun[0])
 

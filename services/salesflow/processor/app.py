@@ -58,11 +58,19 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
         broker_commit_interval=1.0,
     )
 
+    # Faust resumes fetching before the assignment signal's handlers finish: records wait for the marks.
+    marks_loaded = asyncio.Event()
+
+    @app.on_partitions_revoked.connect
+    async def hold_records(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        marks_loaded.clear()
+
     @app.on_partitions_assigned.connect
     async def reload_watermarks(sender: Any, assigned: Any, **kwargs: Any) -> None:
         # Another worker may have moved these partitions' marks since we last looked.
         processor.watermarks.load(await read_topic(settings, processor.watermarks.topic))
         lag.forget()
+        marks_loaded.set()
 
     lag = LagTracker(processor.metrics, settings.processor_group)
 
@@ -77,17 +85,20 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
 
     for event_type in EventType:
         topic = app.topic(settings.topics.source(event_type), key_type=bytes, value_type=bytes)
-        app.agent(topic, name=f"process_{event_type.value.replace('.', '_')}")(_agent(app, processor, lag))
+        app.agent(topic, name=f"process_{event_type.value.replace('.', '_')}")(
+            _agent(app, processor, lag, marks_loaded)
+        )
     return app
 
 
-def _agent(app: faust.App, processor: EventProcessor, lag: LagTracker) -> Any:
+def _agent(app: faust.App, processor: EventProcessor, lag: LagTracker, marks_loaded: asyncio.Event) -> Any:
     async def agent(stream: StreamT[bytes]) -> None:
         manual = stream.noack()
         in_flight: InFlight = asyncio.Queue(MAX_IN_FLIGHT)
         acker = asyncio.create_task(_ack_in_order(app, manual, in_flight, processor.watermarks, lag))
         try:
             async for event in manual.events():
+                await marks_loaded.wait()  # is it a replay? Only the partition's mark can tell
                 outgoing = await processor.process(_record_in(event))
                 await in_flight.put((event, [await _send(app, out) for out in outgoing]))
         finally:

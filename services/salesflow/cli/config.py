@@ -1,9 +1,10 @@
 """``salesflow config show`` and the checks every command runs before it starts.
 
 Before a command that reads settings, they are loaded once so that a bad value or an unreadable
-``*_FILE`` secret ends it with one line, not a traceback; before a command that talks to Kafka, one
-connection attempt (``kafka_check.py``) turns a wrong password or an untrusted certificate into a
-clear error and a non-zero exit, instead of retries. Messages never contain a secret.
+``*_FILE`` secret ends it with one line, not a traceback; before a command that talks to a secured
+Kafka (or Postgres), one connection attempt (``kafka_check.py``) turns a wrong password or an
+untrusted certificate into a clear error and a non-zero exit, instead of retries. Messages never
+contain a secret.
 """
 
 from __future__ import annotations
@@ -82,12 +83,15 @@ def check_before_command(ctx: typer.Context) -> None:
     if command is None or command in SETTINGS_FREE_COMMANDS or _asks_for_help():
         return
     settings = load_settings()
+    # Only for secured connections: that is where a setting can be wrong in ways a client only
+    # reports as "unable to bootstrap"; a plaintext start stays as fast as it was.
     try:
-        if command in KAFKA_COMMANDS:
+        if command in KAFKA_COMMANDS and settings.kafka_security_protocol != "PLAINTEXT":
             from salesflow.kafka_check import verify_connection
 
             _run_aside(verify_connection(settings))
-        if command in DATABASE_COMMANDS:
+        if command in DATABASE_COMMANDS and (settings.database_sslmode or settings.database_password
+                                             or "sslmode=" in settings.database_url):
             _run_aside(_verify_database(settings.database_url))
     except SalesflowError as exc:
         _fail(str(exc), EXIT_CONNECT)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .kafka_security import KafkaSecurity, admin_client_options, dev_security, format_arguments, server_properties
+from .kafka_security import KafkaSecurity, admin_client_options, dev_security, format_arguments
+from .kafka_security import check_formatted_for, listener_properties, mark_formatted_for
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -127,12 +128,6 @@ def java_cmd(
 # Combined broker+controller on loopback. Static quorum (controller.quorum.voters) is the
 # simplest KRaft form and is formatted without --standalone. Topics are created explicitly
 # by the app and tests; internal topics (__consumer_offsets, ...) are created regardless.
-PLAINTEXT_LISTENERS = """\
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-"""
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
@@ -155,45 +150,24 @@ def write_server_properties(cfg: KafkaConfig) -> Path:
     """(Re)write ``server.properties`` (ports may have changed since the last start)."""
     cfg.home.mkdir(parents=True, exist_ok=True)
     path = cfg.home / "server.properties"
-    if cfg.security is None:
-        listeners = PLAINTEXT_LISTENERS.format(port=cfg.port, cport=cfg.controller_port)
-    else:
-        listeners = server_properties(cfg.security, cfg.port, cfg.controller_port)
+    listeners = listener_properties(cfg.security, cfg.port, cfg.controller_port)
     path.touch(mode=0o600)  # a secured broker's file holds passwords
     path.write_text(SERVER_PROPERTIES.format(cport=cfg.controller_port, listeners=listeners, data=cfg.home / "data"))
     return path
 
 
 def _format_storage(cfg: KafkaConfig, props: Path) -> None:
-    """Format the log dir once; the presence of meta.properties means it was done.
-
-    SCRAM users exist only from the format on, so a state dir formatted for one listener type
-    cannot silently start as the other.
-    """
-    marker = cfg.home / "listener"
+    """Format the log dir once; the presence of meta.properties means it was done."""
     if (cfg.home / "data" / "meta.properties").exists():
-        formatted = marker.read_text().strip() if marker.exists() else "PLAINTEXT"
-        if formatted != cfg.protocol:
-            raise RuntimeError(f"{cfg.home} was formatted for a {formatted} listener, not {cfg.protocol}: "
-                               "use another SALESFLOW_STACK_DIR or `salesflow dev reset`")
+        check_formatted_for(cfg.home, cfg.protocol)
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    proc = subprocess.run(
-        [
-            *java_cmd(cfg, STORAGE_TOOL_MAIN, TOOLS_LOG4J),
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(props),
-            *(format_arguments(cfg.security) if cfg.security else []),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    scram_users = format_arguments(cfg.security) if cfg.security else []
+    cmd = [*java_cmd(cfg, STORAGE_TOOL_MAIN, TOOLS_LOG4J), "format", "-t", cluster_id, "-c", str(props), *scram_users]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"Kafka storage format failed:\n{proc.stdout}{proc.stderr}")
-    marker.write_text(f"{cfg.protocol}\n")
+    mark_formatted_for(cfg.home, cfg.protocol)
 
 
 def read_pid(cfg: KafkaConfig) -> int | None:

@@ -64,6 +64,33 @@ class KafkaSecurity:
         return self.tls_dir / "salesflow-dev-ca.pem"
 
 
+PLAINTEXT_LISTENERS = """\
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+"""
+
+
+def listener_properties(sec: KafkaSecurity | None, port: int, cport: int) -> str:
+    """The listener lines of ``server.properties``: PLAINTEXT without ``sec``, else SASL_SSL."""
+    return PLAINTEXT_LISTENERS.format(port=port, cport=cport) if sec is None else server_properties(sec, port, cport)
+
+
+def check_formatted_for(home: Path, protocol: str) -> None:
+    """SCRAM users exist only from the storage format on: a state dir formatted for one listener
+    type must not silently start as the other."""
+    marker = home / "listener"
+    formatted = marker.read_text().strip() if marker.exists() else "PLAINTEXT"
+    if formatted != protocol:
+        raise RuntimeError(f"{home} was formatted for a {formatted} listener, not {protocol}: "
+                           "use another SALESFLOW_STACK_DIR or `salesflow dev reset`")
+
+
+def mark_formatted_for(home: Path, protocol: str) -> None:
+    (home / "listener").write_text(f"{protocol}\n")
+
+
 def server_properties(sec: KafkaSecurity, port: int, cport: int) -> str:
     """The listener, SASL and TLS lines of ``server.properties`` for a secured broker."""
     cert = sec.certificate()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .kafka import Echo, port_open, tail
+from .postgres_tls import tls_settings
 from .tls import ServerCertificate, make_ca, make_certificate
 
 PG_ROOT = Path("/usr/lib/postgresql")
@@ -188,7 +189,7 @@ def _write_conf(cfg: PostgresConfig) -> None:
     )
     if cfg.secured:
         with conf.open("a") as fh:
-            fh.write(_tls_conf(cfg))
+            fh.write(tls_settings(cfg))
     main = cfg.data / "postgresql.conf"
     text = main.read_text()
     if "include_if_exists = 'salesflow.conf'" not in text:
@@ -196,31 +197,6 @@ def _write_conf(cfg: PostgresConfig) -> None:
     if os.geteuid() == 0:
         pg = pwd.getpwnam("postgres")
         os.chown(conf, pg.pw_uid, pg.pw_gid)
-
-
-def _tls_conf(cfg: PostgresConfig) -> str:
-    """Copy the certificate where the server may read it (the key must be its own, mode 0600),
-    write a pg_hba that allows TCP over TLS only, and return the settings that use both."""
-    certificate = cfg.certificate()
-    folder = cfg.home / "tls"
-    folder.mkdir(exist_ok=True)
-    cert, key, hba = folder / "server.pem", folder / "server-key.pem", folder / "pg_hba.conf"
-    shutil.copyfile(certificate.cert, cert)
-    shutil.copyfile(certificate.key, key)
-    hba.write_text(
-        "# Written by salesflow.devstack: TCP only over TLS; passwords (SCRAM) for the app's roles.\n"
-        "local   all all                     trust\n"
-        "hostssl all postgres  127.0.0.1/32  trust\n"
-        "hostssl all all       127.0.0.1/32  scram-sha-256\n"
-        "host    all all       127.0.0.1/32  reject\n"
-    )
-    key.chmod(0o600)
-    if os.geteuid() == 0:
-        pg = pwd.getpwnam("postgres")
-        for path in (folder, cert, key, hba):
-            os.chown(path, pg.pw_uid, pg.pw_gid)
-    return (f"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\nhba_file = '{hba}'\n"
-            "password_encryption = 'scram-sha-256'\n")
 
 
 def _server(cfg: PostgresConfig, tool: str, *args: str, check: bool = True) -> Proc:

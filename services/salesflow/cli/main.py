@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from salesflow.api.server import api
 from salesflow.cli import pipeline
 from salesflow.cli.config import install as install_config
 from salesflow.cli.demo import demo, summary
@@ -28,6 +29,7 @@ app.add_typer(dev_app, name="dev")
 app.add_typer(replay_app, name="replay")
 app.add_typer(dlq_app, name="dlq")
 app.command()(lag)
+app.command()(api)
 app.add_typer(slo_app, name="slo")
 install_config(app)
 

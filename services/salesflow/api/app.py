@@ -1,0 +1,105 @@
+"""The FastAPI application: routes, bearer auth, error bodies, request metrics, and its resources.
+
+``create_app`` is the API's composition root. The database engine and the metrics registry can be
+injected (tests); otherwise the engine is made at startup and disposed at shutdown. Kafka is reached
+lazily, on the first replay. Every error is a JSON body ``{"detail": ...}``: bad input is a 4xx, an
+unreachable dependency a 503; nothing the caller sends should make a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from salesflow import __version__
+from salesflow.api.auth import TokenTable
+from salesflow.api.errors import ApiError
+from salesflow.api.gateway import KafkaGateway
+from salesflow.api.metrics import ApiMetrics
+from salesflow.api.routes import analytics, events, ops
+from salesflow.api.settings import ApiSettings
+from salesflow.db.engine import create_engine
+from salesflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Event status, replay and analytics of SalesFlow Events.
+
+Every `/api` call needs `Authorization: Bearer <token>`. A tenant's token sees only that tenant's
+events and analytics (another tenant's event is a 404); an admin token may read and replay across
+tenants, optionally narrowed with `tenant_id`."""
+
+
+def create_app(
+    settings: Settings,
+    api_settings: ApiSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    engine: AsyncEngine | None = None,
+) -> FastAPI:
+    """Build the API; nothing connects until it starts (or, for Kafka, until the first replay)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = engine or create_engine(settings.database_url)
+        app.state.kafka = KafkaGateway(settings)
+        if not len(app.state.tokens):
+            log.warning("no API tokens configured (SALESFLOW_API_TOKENS, SALESFLOW_API_ADMIN_TOKENS): "
+                        "every /api call will be refused")
+        try:
+            yield
+        finally:
+            await app.state.kafka.close()
+            if engine is None:
+                await app.state.engine.dispose()
+
+    app = FastAPI(title="SalesFlow Events API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.api_settings = api_settings
+    app.state.tokens = TokenTable(api_settings)
+    app.state.metrics = ApiMetrics(registry)
+    for router in (events.router, analytics.router, ops.router):
+        app.include_router(router)
+    _install_error_handlers(app)
+    app.middleware("http")(_measure)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> JSONResponse:
+        # Input Postgres refuses (a value out of its range): the caller's to fix, not a server error.
+        return JSONResponse({"detail": f"invalid input: {str(exc.orig).splitlines()[0]}"}, status_code=400)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "database is unavailable, try again later"}, status_code=503)
+
+    @app.exception_handler(OSError)
+    async def connection_error(request: Request, exc: OSError) -> JSONResponse:
+        log.warning("connection error on %s %s: %r", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "a dependency is unreachable, try again later"}, status_code=503)
+
+
+async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: bounded labels
+    metrics: ApiMetrics = request.app.state.metrics
+    metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+    metrics.duration.labels(request.method, route).observe(time.perf_counter() - started)
+    return response

@@ -1,0 +1,110 @@
+"""What the API returns: pydantic models, published in the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from salesflow.domain.outcome import EventStatus
+from salesflow.replay.republish import ReplayStatus
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What was wrong, for a person to read.")
+
+
+class SourcePosition(BaseModel):
+    topic: str
+    partition: int
+    offset: int
+
+
+class EventOut(BaseModel):
+    """One row of ``events``: the event's status and where it was read."""
+
+    id: UUID
+    type: str | None
+    tenant_id: str | None
+    lead_id: str | None
+    status: EventStatus
+    created_at: datetime | None = Field(description="When the event occurred.")
+    processed_at: datetime | None
+    error_message: str | None
+    attempts: int
+    replay_count: int
+    source: SourcePosition | None
+    payload: dict[str, Any] | None
+    received_at: datetime
+    updated_at: datetime
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ReplayOut(BaseModel):
+    event_id: UUID
+    status: ReplayStatus
+    detail: str | None = None
+    original: SourcePosition | None = None
+    republished: SourcePosition | None = Field(default=None, description="Where the marked copy was published.")
+
+
+class BatchReplayOut(BaseModel):
+    selected: int = Field(description="Events that matched the filters (up to the limit).")
+    republished: int
+    results: list[ReplayOut]
+
+
+class FunnelRow(BaseModel):
+    tenant_id: str
+    day: date
+    stage: str
+    leads: int
+    events: int
+
+
+class AiRoiRow(BaseModel):
+    tenant_id: str
+    day: date
+    actions: int
+    succeeded: int
+    cost_usd: float
+    value_usd: float
+    roi: float | None = Field(description="value / cost; null when the cost is 0.")
+
+
+class AttributionRow(BaseModel):
+    tenant_id: str
+    day: date
+    touch: str
+    source: str
+    channel: str
+    touches: int
+    leads: int
+    autopilot_touches: int
+
+
+class FunnelRows(BaseModel):
+    items: list[FunnelRow]
+
+
+class AiRoiRows(BaseModel):
+    items: list[AiRoiRow]
+
+
+class AttributionRows(BaseModel):
+    items: list[AttributionRow]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description="Each dependency: `ok`, or why not.")

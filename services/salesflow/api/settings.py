@@ -1,0 +1,115 @@
+"""Settings of the HTTP API: ``SALESFLOW_API_*`` environment variables, a ``.env`` file, or secret files.
+
+Bearer tokens map to a tenant. ``SALESFLOW_API_TOKENS`` is a JSON object from tenant to its token (or
+a list of tokens, so one can be rotated without downtime); ``SALESFLOW_API_ADMIN_TOKENS`` a JSON list
+of admin tokens, which may read and replay across tenants. Either may come from a file instead, as
+Docker and Kubernetes mount secrets: ``SALESFLOW_API_TOKENS_FILE`` / ``SALESFLOW_API_ADMIN_TOKENS_FILE``
+(the same JSON; an admin file may also hold one bare token). Tokens are ``SecretStr``: never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from salesflow.errors import ConfigurationError
+from salesflow.secrets import read_secret_file
+
+MIN_TOKEN_LENGTH = 16  # a guessable token is no authentication
+
+
+class ApiSettings(BaseSettings):
+    """Where the API listens, who may call it, and its limits."""
+
+    model_config = SettingsConfigDict(env_prefix="SALESFLOW_API_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tokens: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    admin_tokens: list[SecretStr] = Field(default_factory=list)
+    # How long /readyz waits for Postgres and Kafka before calling the service not ready.
+    ready_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _one_token_or_many(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {tenant: [tokens] if isinstance(tokens, str) else tokens for tenant, tokens in value.items()}
+        return value
+
+    @field_validator("admin_tokens", mode="before")
+    @classmethod
+    def _one_admin_token_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tokens_are_strong_and_unambiguous(self) -> ApiSettings:
+        owners: dict[str, str] = {}
+        for owner, token in self.token_owners():
+            secret = token.get_secret_value()
+            if len(secret) < MIN_TOKEN_LENGTH:
+                raise ValueError(f"a token of {owner!r} is shorter than {MIN_TOKEN_LENGTH} characters")
+            if secret in owners and owners[secret] != owner:
+                raise ValueError(f"one token is given to both {owners[secret]!r} and {owner!r}")
+            owners[secret] = owner
+        if any(not tenant.strip() for tenant in self.tokens):
+            raise ValueError("a tenant id in SALESFLOW_API_TOKENS is empty")
+        return self
+
+    def token_owners(self) -> list[tuple[str, SecretStr]]:
+        """Every (tenant, token) pair; admin tokens are owned by ``*admin*``."""
+        pairs = [(tenant, token) for tenant, tokens in self.tokens.items() for token in tokens]
+        return pairs + [("*admin*", token) for token in self.admin_tokens]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = TokenFilesSource(settings_cls, given=getattr(init_settings, "init_kwargs", {}))
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
+
+
+class TokenFilesSource(PydanticBaseSettingsSource):
+    """``SALESFLOW_API_TOKENS_FILE`` and ``SALESFLOW_API_ADMIN_TOKENS_FILE``: the tokens, from files."""
+
+    FIELDS = ("tokens", "admin_tokens")
+
+    def __init__(self, settings_cls: type[BaseSettings], *, given: Any = (),
+                 environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings_cls)
+        self.environ = os.environ if environ is None else environ
+        self.given = frozenset(given)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        variable = f"SALESFLOW_API_{field_name.upper()}"
+        path = self.environ.get(variable + "_FILE")
+        if path is None:
+            return None, field_name, False
+        if self.environ.get(variable) is not None:
+            raise ConfigurationError(f"both {variable} and {variable}_FILE are set: keep one")
+        content = read_secret_file(variable + "_FILE", path)
+        try:
+            return json.loads(content), field_name, True
+        except json.JSONDecodeError:
+            if field_name == "admin_tokens" and "\n" not in content.strip():
+                return content.strip(), field_name, False  # one bare token
+            raise ConfigurationError(f"{variable}_FILE: {path} is not JSON") from None
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in self.FIELDS:
+            if name not in self.given:
+                value, _, _ = self.get_field_value(None, name)
+                if value is not None:
+                    values[name] = value
+        return values

@@ -1,5 +1,6 @@
 """Handlers the fault suite loads into the worker (``SALESFLOW_HANDLER_MODULES``): one that fails
-transiently until a moment given in the environment, one that always fails for doomed leads."""
+transiently for the first seconds after its first call (as a CRM that is down, then back), one that
+always fails for doomed leads."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from salesflow.domain.events import CloudEvent, EventType
 from salesflow.domain.outputs import Output
 from salesflow.handlers import register_event_handler
 
-FLAKY_UNTIL = "SALESFLOW_TEST_FLAKY_UNTIL"  # epoch seconds
+FLAKY_SECONDS = "SALESFLOW_TEST_FLAKY_SECONDS"
 DOOMED_PREFIX = "doomed-"
+_first_call: list[float] = []
 
 
 @register_event_handler(EventType.MESSAGE_SENT, name="faults.flaky_crm_sync")
 async def flaky_crm_sync(event: CloudEvent[Any]) -> list[Output]:
-    if time.time() < float(os.environ.get(FLAKY_UNTIL, "0")):
+    if not _first_call:
+        _first_call.append(time.monotonic())
+    if time.monotonic() - _first_call[0] < float(os.environ.get(FLAKY_SECONDS, "0")):
         raise ConnectionError("crm unreachable")
     return []
 

@@ -110,3 +110,39 @@ async def test_two_workers_share_partitions_one_dies_then_one_joins(
     verdict = await check(engine, workload.events, workload.acknowledged)
     print(verdict.line("two workers, one killed, one added", events=EVENTS, recover_s=f"{recovery:.1f}"))
     assert_clean(verdict)
+
+
+async def test_a_burst_is_absorbed_with_bounded_memory(
+    fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor
+) -> None:
+    """A backlog far larger than any buffer: the worker's memory follows its bounded in-flight
+    window, not the size of the backlog."""
+    import psutil
+
+    settings = await fault_settings()
+    engine = fault_engine_for(settings)
+    workload = Workload(settings, count=30_000, rate=50_000.0)  # the burst lands before the worker starts
+    await workload.run()
+    worker = supervisor.start("worker", settings)
+    supervisor.start("projection", settings)
+    process = psutil.Process(worker.process.pid)  # type: ignore[union-attr]
+    peak = 0
+    sampling = True
+
+    async def sample() -> None:
+        nonlocal peak
+        while sampling:
+            peak = max(peak, process.memory_info().rss)
+            await asyncio.sleep(0.2)
+
+    sampler = asyncio.create_task(sample())
+    recovery = await settle(engine, workload)
+    sampling = False
+    await sampler
+    verdict = await check(engine, workload.events, workload.acknowledged)
+    print(verdict.line("burst", events=workload.count, worker_peak_rss_mb=peak // 2**20,
+                       drain_s=f"{recovery:.1f}"))
+    assert_clean(verdict)
+    # Generous bound: the point is that 30,000 queued events (about 12 MB on the wire, several times
+    # that as Python objects) are not all held at once.
+    assert peak < 400 * 2**20

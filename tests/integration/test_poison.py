@@ -1,0 +1,107 @@
+"""A corpus of bad records, interleaved with valid events: every bad record ends in `dead_letters` with
+its reason, every valid event is processed, and the worker never restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from salesflow.db.engine import create_engine
+from salesflow.domain.events import EventType
+from salesflow.producer.client import event_producer
+from salesflow.producer.envelope import encode
+from tests.conftest import SettingsFactory
+from tests.factories import make_event
+from tests.harness import wait_for
+
+pytestmark = pytest.mark.integration
+
+MAX_EVENT_BYTES = 16 * 1024
+
+
+def corpus() -> list[tuple[str, bytes | None, tuple[tuple[str, bytes], ...], str]]:
+    """(name, value, headers, expected reason): one per class of bad input."""
+    lead = make_event(EventType.LEAD_CREATED)
+    action = make_event(EventType.AUTOPILOT_ACTION_EXECUTED)
+    message = make_event(EventType.MESSAGE_SENT)
+    binary_headers = tuple((f"ce_{k}", str(v).encode()) for k, v in message.items() if k not in ("data",))
+    return [
+        ("not json", b"<xml>lead</xml>", (), "not_json"),
+        ("invalid utf-8", b'{"id": "\xff\xfe"}', (), "invalid_utf8"),
+        ("json, not an object", b'"just a string"', (), "not_an_object"),
+        ("missing id", encode({k: v for k, v in lead.items() if k != "id"}), (), "missing_field"),
+        ("malformed id", encode({**lead, "id": "lead-42"}), (), "invalid_field"),
+        ("unknown type", encode({**lead, "type": "lead.teleported"}), (), "unknown_type"),
+        ("missing tenantid", encode({k: v for k, v in lead.items() if k != "tenantid"}), (), "missing_field"),
+        ("wrong specversion", encode({**lead, "specversion": "0.3"}), (), "unsupported_specversion"),
+        ("unknown schema version", encode({**lead, "dataschema": "v7"}), (), "unsupported_schema"),
+        ("payload field of the wrong type", encode({**lead, "data": {**lead["data"], "autopilot": [1]}}), (),
+         "invalid_field"),
+        ("negative cost", encode({**action, "data": {**action["data"], "cost_usd": -1.5}}), (), "invalid_field"),
+        ("over the size limit", encode({**lead, "data": {**lead["data"], "note": "x" * MAX_EVENT_BYTES}}), (),
+         "too_large"),
+        ("empty value", b"", (), "empty"),
+        ("tombstone", None, (), "empty"),
+        ("binary mode without specversion", orjson.dumps(message["data"]),
+         tuple(h for h in binary_headers if h[0] != "ce_specversion"), "invalid_headers"),
+        ("binary mode with non-UTF-8 header", orjson.dumps(message["data"]),
+         (*binary_headers, ("ce_tenantid", b"\xc3\x28")), "invalid_headers"),
+    ]
+
+
+async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(
+    settings_factory: SettingsFactory, service_factory: Any
+) -> None:
+    from salesflow.kafka_admin import create_topics
+
+    settings = settings_factory(max_event_bytes=MAX_EVENT_BYTES)
+    await create_topics(settings)
+    worker = service_factory("worker", settings)
+    service_factory("projection", settings)
+    bad = corpus()
+    assert len({reason for *_, reason in bad}) >= 10 and len(bad) >= 12
+    valid: list[dict[str, Any]] = []
+    async with event_producer(settings) as producer:
+        for round_ in range(3):  # valid events before, between and after the bad ones
+            for _, value, headers, _ in bad:
+                event = make_event(EventType.LEAD_CREATED, f"tenant-{round_}", lead_id=f"lead-{len(valid)}")
+                valid.append(event)
+                await (await producer.send_event(event))
+                topic = settings.topics.source(EventType.LEAD_CREATED)
+                await (await producer.send_raw(topic, value, key=b"acme:poison", headers=headers))
+    engine = create_engine(settings.database_url)
+    try:
+        ids = [UUID(e["id"]) for e in valid]
+
+        async def all_processed() -> bool:
+            async with engine.connect() as conn:
+                n = (await conn.execute(text("SELECT count(*) FROM events WHERE id = ANY(:ids) AND status = 'processed'"),
+                                        {"ids": ids})).scalar_one()
+            return n == len(ids)
+
+        async def dead_letters() -> list[Any]:
+            async with engine.connect() as conn:
+                return (await conn.execute(text('SELECT "offset", reason, raw FROM dead_letters WHERE topic = :t '
+                                                'ORDER BY "offset"'),
+                                           {"t": settings.topics.source(EventType.LEAD_CREATED)})).all()
+
+        await wait_for(all_processed, timeout=90, what="every valid event to be processed")
+        found = await wait_for(lambda: _at_least(dead_letters, 3 * len(bad)), timeout=60, what="the dead letters")
+    finally:
+        await engine.dispose()
+    expected = [(value, reason) for _ in range(3) for _, value, _, reason in bad]
+    assert [(r.raw, r.reason) for r in found] == expected
+    assert worker.running, "the worker must not die on bad input"
+    log = worker.log_path.read_text(errors="replace")
+    assert "Crashed" not in log
+    assert log.count("[^Worker]: Ready") == 1, "one life only: the worker never restarted"
+
+
+async def _at_least(query: Any, count: int) -> Any:
+    rows = await query()
+    return rows if len(rows) >= count else None

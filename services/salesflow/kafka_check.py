@@ -34,7 +34,7 @@ async def verify_connection(settings: Settings, *, timeout: float = 10.0) -> Non
         try:
             await asyncio.wait_for(_probe(host.strip("[]"), int(port), options, timeout), timeout)
             return
-        except (OSError, KafkaError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, KafkaError) as exc:
             failures.append((server, exc))
     server, exc = failures[-1]
     reason, why = explain(settings, exc, timeout)

@@ -91,7 +91,9 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=cafile)
     except ssl.SSLError as exc:
-        raise ConfigurationError(f"SALESFLOW_KAFKA_SSL_CAFILE={cafile}: not a PEM CA certificate ({exc.reason})") from None
+        raise ConfigurationError(
+            f"SALESFLOW_KAFKA_SSL_CAFILE={cafile}: not a PEM CA certificate ({exc.reason})"
+        ) from None
     context.check_hostname = settings.kafka_ssl_check_hostname
     certfile = _existing_file(settings.kafka_ssl_certfile, "SALESFLOW_KAFKA_SSL_CERTFILE")
     if certfile:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from pathlib import Path
 from typing import Any
@@ -121,10 +120,11 @@ def _verify_error(message: str) -> ssl.SSLCertVerificationError:
                                    "['SCRAM-SHA-512']"), "authentication", "set SALESFLOW_KAFKA_SASL_MECHANISM"),
     (_verify_error("unable to get local issuer certificate"), "tls",
      "TLS error: the broker's certificate is not trusted (unable to get local issuer certificate)"),
-    (_verify_error("Hostname mismatch, certificate is not valid for 'b-1'"), "tls", "SALESFLOW_KAFKA_SSL_CHECK_HOSTNAME"),
+    (_verify_error("Hostname mismatch, certificate is not valid for 'b-1'"), "tls",
+     "SALESFLOW_KAFKA_SSL_CHECK_HOSTNAME"),
     (ConnectionResetError(), "tls", "is the listener really SASL_SSL (TLS)"),
     (ConnectionRefusedError(111, "Connect call failed"), "unreachable", "unreachable (Connect call failed)"),
-    (asyncio.TimeoutError(), "unreachable", "no answer within 10s"),
+    (TimeoutError(), "unreachable", "no answer within 10s"),
     (KafkaConnectionError("Connection at b-1:9096 closed"), "protocol", "the broker closed the connection"),
 ])
 def test_connection_failures_are_explained_with_the_setting_to_fix(

@@ -26,7 +26,6 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from salesflow.db import migrate
 from salesflow.db.engine import create_engine
 from salesflow.devstack import kafka, postgres, stack
 from salesflow.devstack.kafka_security import KafkaSecurity
@@ -138,9 +137,8 @@ class PipelineRun:
 
 @pytest.fixture(scope="module")
 def pipeline_run(secure_stack: SecureStack, secure_settings: Callable[..., Settings]) -> PipelineRun:
-    """topics create, worker, projection, produce file and config show, all over the secured stack."""
+    """db upgrade, topics create, worker, projection, produce file, config show: all over the secured stack."""
     settings = secure_settings()
-    migrate.upgrade(settings.database_url)
     env = file_secret_env(secure_stack, settings)
     outputs: dict[str, str] = {}
     exit_codes: dict[str, int] = {}
@@ -149,6 +147,7 @@ def pipeline_run(secure_stack: SecureStack, secure_settings: Callable[..., Setti
         outputs[name] = proc.stdout + proc.stderr
         assert proc.returncode == 0, f"salesflow {name} failed:\n{outputs[name]}"
 
+    record("db upgrade", salesflow("db", "upgrade", env=env))
     record("topics create", salesflow("topics", "create", env=env))
     logs = secure_stack.root / f"logs-{uuid.uuid4().hex[:6]}"
     logs.mkdir()

@@ -61,11 +61,11 @@ def auth(tenant: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[tenant] if tenant else ADMIN}"}
 
 
-async def seed(settings: Settings, engine: AsyncEngine) -> list[dict[str, Any]]:
+async def seed(settings: Settings, engine: AsyncEngine, tenants: tuple[str, ...] = TENANTS) -> list[dict[str, Any]]:
     """Real records on the source topics, and their `events` rows; funnel and AI facts per tenant."""
     rows, facts, actions = [], [], []
     async with event_producer(settings) as producer:
-        for t, tenant in enumerate(TENANTS):
+        for t, tenant in enumerate(tenants):
             for n, status in enumerate(STATUSES):
                 event_type = TYPES[n % 2]
                 event = make_event(event_type, tenant, offset_s=3600 * n + t, lead_id=f"lead-{n}")

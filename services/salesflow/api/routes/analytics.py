@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import Table
 
-from salesflow.api.auth import Caller
+from salesflow.api.auth import Caller, Principal
 from salesflow.api.errors import ApiError
 from salesflow.api.models import AiRoiRows, AttributionRows, ErrorBody, FunnelRows
+from salesflow.api.params import IsoDate
 from salesflow.api.queries import AI_ROI_DAILY, ATTRIBUTION_DAILY, FUNNEL_DAILY, daily_rows
 from salesflow.api.routes.events import TenantFilter
 
@@ -19,8 +20,8 @@ MAX_ROWS = 5000
 router = APIRouter(prefix="/api/analytics", tags=["analytics"],
                    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 503: {"model": ErrorBody}})
 
-Since = Annotated[date | None, Query(description="First UTC day (inclusive).")]
-Until = Annotated[date | None, Query(description="Last UTC day (inclusive).")]
+Since = Annotated[IsoDate | None, Query(description="First UTC day (inclusive).")]
+Until = Annotated[IsoDate | None, Query(description="Last UTC day (inclusive).")]
 Limit = Annotated[int, Query(ge=1, le=MAX_ROWS, description="At most this many rows, by day.")]
 
 
@@ -45,7 +46,7 @@ async def attribution(request: Request, who: Caller, since: Since = None, until:
     return AttributionRows(items=await _rows(request, who, ATTRIBUTION_DAILY, since, until, limit, tenant_id))
 
 
-async def _rows(request: Request, who: Caller, view: Table, since: date | None, until: date | None, limit: int,
+async def _rows(request: Request, who: Principal, view: Table, since: date | None, until: date | None, limit: int,
                 tenant_id: str | None) -> list[Any]:
     if since and until and since > until:
         raise ApiError(400, "`since` must not be after `until`")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from salesflow.api.auth import Caller
 from salesflow.api.errors import ApiError, NotFound, Unavailable
 from salesflow.api.models import BatchReplayOut, ErrorBody, EventOut, EventPage, ReplayOut, SourcePosition
+from salesflow.api.params import IsoDateTime
 from salesflow.api.queries import Cursor, EventFilter, Row, get_event, list_events
 from salesflow.domain.events import EventType
 from salesflow.domain.outcome import EventStatus
@@ -45,8 +46,8 @@ async def list_events_route(
     who: Caller,
     status: EventStatus | None = None,
     event_type: Annotated[EventType | None, Query(alias="type")] = None,
-    since: Annotated[datetime | None, Query(description="Occurred at or after (RFC 3339; UTC when no zone).")] = None,
-    until: Annotated[datetime | None, Query(description="Occurred before (RFC 3339; UTC when no zone).")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="Occurred at or after (RFC 3339; UTC when no zone).")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Occurred before (RFC 3339; UTC when no zone).")] = None,
     limit: Limit = 50,
     cursor: PageCursor = None,
     tenant_id: TenantFilter = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -23,7 +24,9 @@ from tests.harness import wait_for
 
 pytestmark = pytest.mark.integration
 
-TENANTS = ("acme", "globex")
+# Tenants of this module alone: the views aggregate per tenant over the whole session database.
+_RUN = uuid.uuid4().hex[:6]
+TENANTS = (f"acme-{_RUN}", f"globex-{_RUN}")
 LEADS_PER_TENANT = 6
 
 INVALID: list[tuple[bytes, str]] = [

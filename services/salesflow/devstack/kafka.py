@@ -163,7 +163,9 @@ def _format_storage(cfg: KafkaConfig, props: Path) -> None:
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     scram_users = format_arguments(cfg.security) if cfg.security else []
-    cmd = [*java_cmd(cfg, STORAGE_TOOL_MAIN, TOOLS_LOG4J), "format", "-t", cluster_id, "-c", str(props), *scram_users]
+    # `--cluster-id=<id>`, not `-t <id>`: a URL-safe base64 id may start with "-" and read as an option.
+    cluster = f"--cluster-id={cluster_id}"
+    cmd = [*java_cmd(cfg, STORAGE_TOOL_MAIN, TOOLS_LOG4J), "format", cluster, "-c", str(props), *scram_users]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"Kafka storage format failed:\n{proc.stdout}{proc.stderr}")

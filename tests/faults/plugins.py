@@ -11,9 +11,8 @@ from typing import Any
 from salesflow.domain.events import CloudEvent, EventType
 from salesflow.domain.outputs import Output
 from salesflow.handlers import register_event_handler
+from tests.faults.plugin_names import DOOMED_PREFIX, FLAKY_SECONDS
 
-FLAKY_SECONDS = "SALESFLOW_TEST_FLAKY_SECONDS"
-DOOMED_PREFIX = "doomed-"
 _first_call: list[float] = []
 
 

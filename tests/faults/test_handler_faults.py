@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from salesflow.settings import Settings
 from tests.faults.checker import check
 from tests.faults.conftest import Supervisor
-from tests.faults.plugins import DOOMED_PREFIX, FLAKY_SECONDS
+from tests.faults.plugin_names import DOOMED_PREFIX, FLAKY_SECONDS
 from tests.faults.test_worker_faults import settle
 from tests.faults.workload import Workload
 

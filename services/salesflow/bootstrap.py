@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
 import signal
 
 import faust
 from prometheus_client import start_http_server
 
+from salesflow import logs
 from salesflow.db.engine import create_engine
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
@@ -52,20 +52,22 @@ def build_worker_app(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
     return create_app(settings, build_processor(settings, metrics, registry)), metrics
 
 
-def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
+def run_worker(settings: Settings) -> None:
     """Run the Faust worker until SIGTERM/SIGINT; it stops fetching, finishes in-flight events, exits."""
     # A loop of its own, made current before the app exists, so Faust's signal handlers (graceful
     # SIGTERM) are installed on the loop that runs, whatever ran before in this process.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    logs.configure(settings.log_level, settings.log_format)
     app, metrics = build_worker_app(settings)
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
-    faust.Worker(app, loop=loop, loglevel=loglevel, quiet=True).execute_from_commandline()
+    worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.execute_from_commandline()
 
 
 def run_projection(settings: Settings) -> None:
     """Run the projection until SIGTERM/SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     metrics = PipelineMetrics()
     start_http_server(settings.projection_metrics_port, registry=metrics.registry)
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     handler_backoff_seconds: float = Field(default=0.1, ge=0)
     handler_backoff_max_seconds: float = Field(default=2.0, ge=0)
 
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
     worker_metrics_port: int = 9101
     projection_metrics_port: int = 9102
     # Faust keeps a small folder of its own; out of the working tree by default.

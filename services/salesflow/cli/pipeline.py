@@ -14,9 +14,10 @@ topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=T
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
 
-def worker(loglevel: str = typer.Option("info", help="Faust log level.")) -> None:
-    """Run the processor (a Faust worker): one agent per source topic."""
-    bootstrap.run_worker(settings(), loglevel=loglevel)
+def worker() -> None:
+    """Run the processor (a Faust worker): one agent per source topic. Logs: SALESFLOW_LOG_LEVEL,
+    SALESFLOW_LOG_FORMAT (json or text)."""
+    bootstrap.run_worker(settings())
 
 
 def projection() -> None:

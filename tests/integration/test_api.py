@@ -101,9 +101,9 @@ async def api(settings_factory: SettingsFactory, database_url: str) -> AsyncIter
     rows = await seed(settings, engine)
     registry = CollectorRegistry()
     app = create_app(settings, ApiSettings(tokens=TOKENS, admin_tokens=[ADMIN]), engine=engine, registry=registry)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
-            yield Seeded(settings, client, rows, registry)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+    async with app.router.lifespan_context(app), client:
+        yield Seeded(settings, client, rows, registry)
     await engine.dispose()
 
 
@@ -113,7 +113,8 @@ async def test_an_event_by_id(api: Seeded) -> None:
     found = await api.get(f"/api/events/{row['id']}", tenant)
     assert found.status_code == 200, found.text
     body = found.json()
-    assert (body["id"], body["tenant_id"], body["status"], body["type"]) == (str(row["id"]), tenant, "failed", row["type"])
+    assert (body["id"], body["tenant_id"], body["status"]) == (str(row["id"]), tenant, "failed")
+    assert body["type"] == row["type"]
     assert body["error_message"] == row["error_message"] and body["replay_count"] == 0
     assert body["source"] == {"topic": row["source_topic"], "partition": row["source_partition"],
                               "offset": row["source_offset"]}
@@ -160,7 +161,7 @@ async def test_filters_by_status_type_and_time(api: Seeded) -> None:
     window = (await api.get("/api/events", tenant, since=since.isoformat(), until=until.isoformat())).json()["items"]
     assert {e["id"] for e in window} == {str(r["id"]) for r in api.of(tenant) if since <= r["created_at"] < until}
     naive = (await api.get("/api/events", tenant, since="2026-11-24T14:00:00", until="2026-11-24T16:00:00")).json()
-    assert {e["id"] for e in naive["items"]} == {str(r["id"]) for r in api.of(tenant) if since <= r["created_at"] < until}
+    assert {e["id"] for e in naive["items"]} == {e["id"] for e in window}  # no zone: UTC
 
 
 async def test_pending_backlog(api: Seeded) -> None:
@@ -209,7 +210,8 @@ async def test_replay_one_event_republishes_its_record_marked(api: Seeded) -> No
     copy = await last_record(api.settings, row["source_topic"], row["source_partition"])
     assert copy.offset == body["republished"]["offset"]
     assert str(row["id"]).encode() in copy.value and copy.key == f"{tenant}:{row['lead_id']}".encode()
-    assert dict(copy.headers)[REPLAY_HEADER] == f"{row['source_topic']}:{row['source_partition']}:{row['source_offset']}".encode()
+    origin = f"{row['source_topic']}:{row['source_partition']}:{row['source_offset']}"
+    assert dict(copy.headers)[REPLAY_HEADER] == origin.encode()
     theirs = api.of(TENANTS[1])[0]["id"]
     assert (await api.client.post(f"/api/events/{theirs}/replay", headers=auth(tenant))).status_code == 404
 
@@ -218,9 +220,11 @@ async def test_replay_of_a_record_no_longer_in_kafka_is_a_409(api: Seeded, engin
     tenant, ghost = TENANTS[0], uuid4()
     topic = api.settings.topics.source(EventType.LEAD_CREATED)
     async with engine.begin() as conn:
-        await conn.execute(insert(events), [{"id": ghost, "type": "lead.created", "tenant_id": tenant, "status": "failed",
-                                             "created_at": datetime.now(UTC), "source_topic": topic,
-                                             "source_partition": 0, "source_offset": 10_000}])
+        await conn.execute(insert(events), [{
+            "id": ghost, "type": "lead.created", "tenant_id": tenant, "status": "failed",
+            "created_at": datetime.now(UTC),
+            "source_topic": topic, "source_partition": 0, "source_offset": 10_000,  # beyond the log end
+        }])
     answer = await api.client.post(f"/api/events/{ghost}/replay", headers=auth(tenant))
     assert answer.status_code == 409 and "source_gone" in answer.json()["detail"]
 

@@ -37,7 +37,9 @@ CHECKS = ["--checks", "all", "--exclude-checks", "positive_data_acceptance"]
 
 
 @pytest.fixture(scope="module")
-def api_url(settings_factory: SettingsFactory, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api_url(
+    settings_factory: SettingsFactory, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     import asyncio
 
     from salesflow.db.engine import create_engine

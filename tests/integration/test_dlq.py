@@ -45,8 +45,8 @@ class Dlq:
         return self.settings.topics.source(EventType.LEAD_CREATED)
 
     def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "salesflow.cli.main", "dlq", *args], env=settings_env(self.settings),
-                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        done = subprocess.run([sys.executable, "-m", "salesflow.cli.main", "dlq", *args],
+                              env=settings_env(self.settings), cwd=ROOT, capture_output=True, text=True, timeout=60)
         if ok:
             assert done.returncode == 0, done.stdout + done.stderr
         return done
@@ -137,7 +137,8 @@ async def test_redrive_after_the_fix_processes_the_event(dlq: Dlq) -> None:
     assert after["redriven_at"] is not None
     pending = orjson.loads((await asyncio.to_thread(dlq.cli, "list", "--topic", dlq.topic, "--json")).stdout)
     assert "too_large" not in {r["reason"] for r in pending}
-    everything = orjson.loads((await asyncio.to_thread(dlq.cli, "list", "--all", "--topic", dlq.topic, "--json")).stdout)
+    listed = await asyncio.to_thread(dlq.cli, "list", "--all", "--topic", dlq.topic, "--json")
+    everything = orjson.loads(listed.stdout)
     assert "too_large" in {r["reason"] for r in everything}
     again = await asyncio.to_thread(dlq.cli, "redrive", "--reason", "too_large", "--topic", dlq.topic)
     assert "0 dead letter(s) redriven" in again.stdout  # already redriven: only with --again

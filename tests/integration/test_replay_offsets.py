@@ -113,7 +113,8 @@ CASES = [
      ["--to-datetime", "{T}", "--topic", "{A}", "--topic", "{B}"]),
     ("by-duration", lambda w: targets.by_duration("PT5H30M"), ["{A}", "{B}"],
      ["--by-duration", "PT5H30M", "--topic", "{A}", "--topic", "{B}"]),
-    ("to-current", lambda w: targets.to_current(), ["{A}", "{B}:1"], ["--to-current", "--topic", "{A}", "--topic", "{B}:1"]),
+    ("to-current", lambda w: targets.to_current(), ["{A}", "{B}:1"],
+     ["--to-current", "--topic", "{A}", "--topic", "{B}:1"]),
 ]
 
 
@@ -130,11 +131,12 @@ async def test_our_plan_gives_the_offsets_kafkas_tool_gives(world: World, target
 
 
 async def test_clamping_and_time_fallbacks_are_reported(world: World) -> None:
-    clamped = await reset_offsets(world.settings, world.group, targets.to_offset(1), topics=[targets.TopicScope(world.a)])
+    topic_a = [targets.TopicScope(world.a)]
+    clamped = await reset_offsets(world.settings, world.group, targets.to_offset(1), topics=topic_a)
     assert clamped.offsets == {world.tp("A", 0): A_DELETED_BEFORE, world.tp("A", 1): 1, world.tp("A", 2): 0}
     assert any("lower than the earliest" in w for w in clamped.warnings)
     assert any("higher than the latest" in w for w in clamped.warnings)  # the empty partition 2: end 0
-    late = await reset_offsets(world.settings, world.group, targets.by_duration("PT1M"), topics=[targets.TopicScope(world.a)])
+    late = await reset_offsets(world.settings, world.group, targets.by_duration("PT1M"), topics=topic_a)
     assert late.offsets == {world.tp("A", p): (A_COUNTS[p]) for p in A_COUNTS}
     assert len(late.warnings) == 3 and all("falling back to the latest" in w for w in late.warnings)
 
@@ -194,8 +196,8 @@ async def test_lag_agrees_with_kafkas_describe(world: World) -> None:
     ours = await group_lag(world.settings, world.group)
     described = await asyncio.to_thread(kafka_tool, CONSUMER_GROUP_COMMAND, [
         "--bootstrap-server", world.settings.kafka_bootstrap_servers, "--describe", "--group", world.group])
-    theirs = {(f[1], int(f[2])): (int(f[3]), int(f[4]), int(f[5])) for f in map(str.split, described.stdout.splitlines())
-              if len(f) >= 6 and f[0] == world.group}
+    rows = [f for f in map(str.split, described.stdout.splitlines()) if len(f) >= 6 and f[0] == world.group]
+    theirs = {(f[1], int(f[2])): (int(f[3]), int(f[4]), int(f[5])) for f in rows}
     assert {(r.topic, r.partition): (r.current_offset, r.log_end_offset, r.lag) for r in ours.rows} == theirs
     seconds = {(r.topic, r.partition): r.lag_seconds for r in ours.rows}
     # A-1 is committed at 3: its oldest unprocessed record is 3 hours after base, 7 hours old.

@@ -19,7 +19,9 @@ STATES = {
 }
 
 
-def plan(target: targets.ResetTarget, states: dict[TopicPartition, PartitionState] = STATES) -> dict[TopicPartition, int]:
+def plan(
+    target: targets.ResetTarget, states: dict[TopicPartition, PartitionState] = STATES
+) -> dict[TopicPartition, int]:
     return compute_plan("g", target, states).offsets
 
 

@@ -107,7 +107,9 @@ FUNNEL_DAILY = _view("funnel_daily", "tenant_id", "day", "stage", "leads", "even
 AI_ROI_DAILY = _view("ai_roi_daily", "tenant_id", "day", "actions", "succeeded", "cost_usd", "value_usd", "roi")
 ATTRIBUTION_DAILY = _view("attribution_daily", "tenant_id", "day", "touch", "source", "channel", "touches", "leads",
                           "autopilot_touches")
-VIEW_ORDER = {FUNNEL_DAILY.name: ("stage",), AI_ROI_DAILY.name: (), ATTRIBUTION_DAILY.name: ("touch", "source", "channel")}
+VIEW_ORDER = {
+    FUNNEL_DAILY.name: ("stage",), AI_ROI_DAILY.name: (), ATTRIBUTION_DAILY.name: ("touch", "source", "channel"),
+}
 
 
 async def daily_rows(engine: AsyncEngine, view: Table, scope: TenantScope, *, since: date | None,

@@ -48,10 +48,14 @@ def offsets(
     to_latest: bool = typer.Option(False, "--to-latest", help="Target: the log end."),
     to_offset: int = typer.Option(None, "--to-offset", help="Target: this offset (clamped to the log)."),
     shift_by: int = typer.Option(None, "--shift-by", help="Target: the committed offset plus N (N < 0 goes back)."),
-    to_datetime: str = typer.Option(None, "--to-datetime", help="Target: the first record at or after YYYY-MM-DDTHH:mm:SS.sss[Z]."),
-    by_duration: str = typer.Option(None, "--by-duration", help="Target: the first record at or after now minus PnDTnHnMnS."),
-    from_file: Path = typer.Option(None, "--from-file", exists=True, dir_okay=False, help="Target: topic,partition,offset lines."),
-    to_current: bool = typer.Option(False, "--to-current", help="Target: the committed offset (the log end without one)."),
+    to_datetime: str = typer.Option(
+        None, "--to-datetime", help="Target: the first record at or after YYYY-MM-DDTHH:mm:SS.sss[Z]."),
+    by_duration: str = typer.Option(
+        None, "--by-duration", help="Target: the first record at or after now minus PnDTnHnMnS."),
+    from_file: Path = typer.Option(
+        None, "--from-file", exists=True, dir_okay=False, help="Target: topic,partition,offset lines."),
+    to_current: bool = typer.Option(
+        False, "--to-current", help="Target: the committed offset (the log end without one)."),
     execute: bool = typer.Option(False, "--execute", help="Apply the plan. Without it, nothing changes (dry run)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show the plan (the default)."),
     json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
@@ -62,7 +66,8 @@ def offsets(
     if execute and dry_run:
         raise typer.BadParameter("--execute and --dry-run contradict each other")
     try:
-        target = _target(group, to_earliest, to_latest, to_offset, shift_by, to_datetime, by_duration, from_file, to_current)
+        target = _target(group, to_earliest, to_latest, to_offset, shift_by, to_datetime, by_duration, from_file,
+                         to_current)
         scopes = [targets.TopicScope.parse(t) for t in topic]
         plan = run(reset_offsets(config, group, target, topics=scopes, all_topics=all_topics, execute=execute))
     except GroupHasLiveMembers as exc:
@@ -105,8 +110,8 @@ def _print_plan(plan: ResetPlan, json_output: bool) -> None:
         return
     for warning in plan.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {warning}")
-    rows = [(plan.group, r.topic, r.partition, r.current_offset, r.new_offset, r.log_end_offset, r.to_reprocess, r.to_skip)
-            for r in plan.rows]
+    rows = [(plan.group, r.topic, r.partition, r.current_offset, r.new_offset, r.log_end_offset, r.to_reprocess,
+             r.to_skip) for r in plan.rows]
     console.out(plain_table(("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET", "LOG-END-OFFSET",
                              "TO-REPROCESS", "TO-SKIP"), rows), highlight=False)
     if plan.executed:

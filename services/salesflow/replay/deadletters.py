@@ -83,12 +83,15 @@ async def count_by_reason(engine: AsyncEngine) -> list[Row]:
     return await _rows(engine, query)
 
 
-async def redrive(engine: AsyncEngine, producer: AIOKafkaProducer, rows: Sequence[Row]) -> list[tuple[DeadLetterId, tuple[str, int, int]]]:
+async def redrive(
+    engine: AsyncEngine, producer: AIOKafkaProducer, rows: Sequence[Row]
+) -> list[tuple[DeadLetterId, tuple[str, int, int]]]:
     """Publish each row's record to its original topic and partition; mark them redriven once acked."""
     futures = []
     for row in sorted(rows, key=row_id):  # original order within each partition
         ident = row_id(row)
-        headers = [(k, str(v).encode()) for k, v in (row["headers"] or {}).items() if not k.startswith(DLQ_HEADER_PREFIX)]
+        stored = (row["headers"] or {}).items()
+        headers = [(k, str(v).encode()) for k, v in stored if not k.startswith(DLQ_HEADER_PREFIX)]
         headers.append((REDRIVE_HEADER, str(ident).encode()))
         futures.append((ident, await producer.send(
             ident.topic, row["raw"], key=row["record_key"], partition=ident.partition, headers=headers

@@ -6,7 +6,6 @@ to date the oldest unprocessed record of a lagging partition.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -65,7 +64,7 @@ class RecordReader:
         while wanted not in fetched:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise asyncio.TimeoutError(f"no record of {tp.topic}[{tp.partition}] at {wanted} within {self.timeout}s")
+                raise TimeoutError(f"no record of {tp.topic}[{tp.partition}] at {wanted} within {self.timeout}s")
             batch = await self.consumer.getmany(tp, timeout_ms=int(min(remaining, 1.0) * 1000), max_records=500)
             for record in batch.get(tp, []):
                 fetched[record.offset] = to_record_in(record)

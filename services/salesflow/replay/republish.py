@@ -64,15 +64,15 @@ class Replayer:
                                                        "the event was never read from a source topic")
         async with record_reader(self.settings) as reader:
             records = await reader.read(e.position for e in readable if e.position)
-        sends: list[tuple[EventPosition, RecordIn, asyncio.Future[Any]]] = []
+        sends: list[tuple[EventPosition, asyncio.Future[Any]]] = []
         for event in sorted(readable, key=lambda e: e.position or ("", 0, 0)):
             record = records.get(event.position) if event.position else None
             problem = _problem(event, record)
             if problem is not None or record is None:
                 results[event.event_id] = problem or ReplayResult(event.event_id, "source_gone")
                 continue
-            sends.append((event, record, await self._send(record)))
-        for event, record, future in sends:
+            sends.append((event, await self._send(record)))
+        for event, future in sends:
             metadata = await future
             results[event.event_id] = ReplayResult(
                 event.event_id, "republished", original=event.position,

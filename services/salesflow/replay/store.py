@@ -41,7 +41,9 @@ def _positions() -> Select[tuple[object, ...]]:
     return select(c.id, c.tenant_id, c.type, c.status, c.source_topic, c.source_partition, c.source_offset)
 
 
-async def positions_by_id(engine: AsyncEngine, ids: Sequence[UUID], tenant_id: str | None = None) -> list[EventPosition]:
+async def positions_by_id(
+    engine: AsyncEngine, ids: Sequence[UUID], tenant_id: str | None = None
+) -> list[EventPosition]:
     """The events with these ids (of ``tenant_id`` when given), in the order asked."""
     query = _positions().where(events.c.id.in_(list(ids)))
     if tenant_id is not None:

@@ -147,7 +147,8 @@ def parse_reset_csv(content: str, group: str) -> dict[TopicPartition, int]:
         try:
             offsets[TopicPartition(topic, int(partition))] = int(offset)
         except ValueError:
-            raise InvalidResetRequest(f"line {number}: partition and offset must be integers: {line.strip()!r}") from None
+            problem = f"line {number}: partition and offset must be integers: {line.strip()!r}"
+            raise InvalidResetRequest(problem) from None
     if not offsets:
         raise InvalidResetRequest(f"the reset file has no offsets for group {group!r}")
     return offsets

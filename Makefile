@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-integration stack-up stack-down schemas lint clean
+.PHONY: setup demo test test-unit test-integration stack-up stack-down schemas lint clean bench
 
 setup: $(VENV)/.installed
 	@bash scripts/install-system-deps.sh
@@ -28,6 +28,12 @@ test-unit: setup
 
 test-integration: setup
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+# The benchmark (bench/README.md): starts the local stack if needed; reports in bench/results/.
+# BENCH_ARGS="--events 50000 --repeats 1" for a shorter run, "--smoke" for the CI-sized one.
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 stack-up: setup
 	$(BIN)/salesflow dev up

@@ -1,0 +1,141 @@
+"""End-to-end latency: produce at a fixed rate, and time each event from its send to its final status
+row in Postgres, with the worker and the projection running as processes.
+
+Clocks: everything runs on one host, so the producer's clock (the CloudEvent ``time``, stamped as the
+event is handed to the Kafka client) and Postgres's ``clock_timestamp()`` are the same clock. A row
+trigger, installed in the benchmark's own database only, notes the moment an event's row first turns
+``processed`` or ``failed``. That moment is inside the projection's transaction, so the figures leave
+out the commit (one batch's write, a few ms), and the trigger itself adds a little work to each write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from bench import services
+from bench.stack import BenchStack
+from salesflow.domain.events import EventType
+from salesflow.producer.client import kafka_producer
+from salesflow.producer.demo import DemoGenerator
+from salesflow.producer.envelope import encode, record_key
+from salesflow.settings import Settings
+
+FINAL_SEEN = """
+CREATE TABLE IF NOT EXISTS bench_final_seen (id uuid PRIMARY KEY, seen_at timestamptz NOT NULL);
+CREATE OR REPLACE FUNCTION bench_note_final() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.status IN ('processed', 'failed') THEN
+    INSERT INTO bench_final_seen VALUES (NEW.id, clock_timestamp()) ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS bench_note_final ON events;
+CREATE TRIGGER bench_note_final AFTER INSERT OR UPDATE OF status ON events
+  FOR EACH ROW EXECUTE FUNCTION bench_note_final();
+"""
+TICK = 0.005
+
+
+@dataclass
+class RateResult:
+    rate: int
+    achieved_rate: float
+    events: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    worker_rss_mb: float
+    projection_rss_mb: float
+
+
+async def produce_at(settings: Settings, rate: int, seconds: float, seed: int) -> tuple[list[str], float]:
+    """Send ``rate`` events/s for ``seconds``, each stamped (CloudEvent ``time``) as it is sent."""
+    producer = kafka_producer(settings)
+    await producer.start()
+    ids: list[str] = []
+    try:
+        events = DemoGenerator(seed=seed).events(int(rate * seconds))
+        pending = []
+        started = time.monotonic()
+        for event in events:  # the generator stamps `time` when each event is drawn, just before its send
+            pending.append(await producer.send(
+                settings.topics.source(EventType(event["type"])), encode(event), key=record_key(event)
+            ))
+            ids.append(event["id"])
+            due = started + len(ids) / rate
+            if (ahead := due - time.monotonic()) > TICK:
+                await asyncio.sleep(ahead)
+        await asyncio.gather(*pending)
+        return ids, len(ids) / (time.monotonic() - started)
+    finally:
+        await producer.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+async def e2e_run(stack: BenchStack, rates: list[int], seconds: float, logs: Path) -> list[RateResult]:
+    settings = await stack.settings("e2e")
+    conn = await stack.connect()
+    await conn.execute(FINAL_SEEN)
+    worker = services.start("worker", settings, logs / "e2e-worker")
+    projection = services.start("projection", settings, logs / "e2e-projection")
+    results = []
+    try:
+        warm, _ = await produce_at(settings, 200, 2.0, seed=1)  # both services up and assigned
+        await _wait_final(conn, warm, timeout=120)
+        for n, rate in enumerate(rates):
+            since = time.monotonic() + seconds / 2
+            ids, achieved = await produce_at(settings, rate, seconds, seed=100 + n)
+            worker_rss, projection_rss = worker.rss.steady_mb(since), projection.rss.steady_mb(since)
+            # A backlog drains at the pipeline's own pace: allow for a slow one rather than fail the run.
+            await _wait_final(conn, ids, timeout=max(120.0, seconds * 4, len(ids) / 200))
+            latencies = await _latencies_ms(conn, ids)
+            results.append(RateResult(
+                rate=rate, achieved_rate=round(achieved, 1), events=len(latencies),
+                p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
+                p99_ms=percentile(latencies, 99), max_ms=max(latencies),
+                worker_rss_mb=worker_rss, projection_rss_mb=projection_rss,
+            ))
+    finally:
+        worker.stop()
+        projection.stop()
+        await conn.execute("DROP TRIGGER IF EXISTS bench_note_final ON events")
+        await conn.close()
+    return results
+
+
+async def _wait_final(conn: Any, ids: list[str], timeout: float) -> None:
+    wanted = [UUID(i) for i in ids]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await conn.fetchval("SELECT count(*) FROM bench_final_seen WHERE id = ANY($1)", wanted) >= len(ids):
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"not every event of the e2e run was final in Postgres after {timeout:.0f}s")
+
+
+async def _latencies_ms(conn: Any, ids: list[str]) -> list[float]:
+    rows = await conn.fetch(
+        "SELECT extract(epoch FROM s.seen_at - e.created_at) * 1000 AS ms"
+        " FROM bench_final_seen s JOIN events e USING (id) WHERE s.id = ANY($1)",
+        [UUID(i) for i in ids],
+    )
+    return [float(r["ms"]) for r in rows]
+
+
+def summary(results: list[RateResult]) -> dict[str, Any]:
+    return {str(r.rate): r.p99_ms for r in results}
+
+
+def median_or_nan(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

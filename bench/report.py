@@ -1,0 +1,123 @@
+"""The run's report: JSON (``latest.json`` and a dated copy), Markdown and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "processor_vs_raw_consume_ratio": (">=", 0.5),
+    "projection_vs_copy_ratio": (">=", 0.5),
+    "e2e_p99_ms@5000": ("<=", 100.0),
+    "worker_rss_mb": ("<=", 150.0),
+}
+
+
+def target_checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target with the measured value and whether it is met (reported, never asserted)."""
+    checks = {}
+    for name, (op, bound) in TARGETS.items():
+        key, _, rate = name.partition("@")
+        value = report.get(key)
+        if rate:
+            value = (value or {}).get(rate)
+        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        checks[name] = {"target": f"{op} {bound:g}", "value": value, "met": met}
+    return checks
+
+
+def write(report: dict[str, Any], out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    body = json.dumps(report, indent=2, sort_keys=False) + "\n"
+    paths = {"json": out / "latest.json", "dated": out / f"{stamp}.json", "markdown": out / "latest.md",
+             "chart": out / "latest.png"}
+    paths["json"].write_text(body)
+    paths["dated"].write_text(body)
+    paths["markdown"].write_text(markdown(report))
+    chart(report, paths["chart"])
+    return paths
+
+
+def _f(value: Any, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env = report["environment"]
+    libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items())
+    lines = [
+        f"Measured {report['measured_at']} on {env['cores']} cores (load average at start "
+        f"{' / '.join(map(str, env['load_average']))}); Python {env['python']}, Kafka {env['kafka']}, "
+        f"PostgreSQL {env['postgres']}; {libs}.",
+        f"{report['events']:,} events of {report['mean_event_bytes']:.0f} bytes on average, "
+        f"{report['partitions']} partitions per topic; medians of {report['repeats']} runs.",
+        "",
+        "| measure | pipeline | raw limit | ratio |",
+        "| --- | --- | --- | --- |",
+        f"| processor, events/s (1 worker) | {_f(report['processor_events_per_s'])} | "
+        f"{_f(report['raw_consume_events_per_s'])} (bare aiokafka consumer) | "
+        f"{_f(report['processor_vs_raw_consume_ratio'], 3)} |",
+        f"| projection, rows/s | {_f(report['projection_rows_per_s'])} | "
+        f"{_f(report['raw_copy_rows_per_s'])} (asyncpg COPY) | {_f(report['projection_vs_copy_ratio'], 3)} |",
+        "",
+        "| produce rate, events/s | achieved | events | p50 ms | p95 ms | p99 ms | max ms | worker RSS MB | projection RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report["e2e"]:
+        lines.append(
+            f"| {r['rate']:,} | {_f(r['achieved_rate'])} | {r['events']:,} | {_f(r['p50_ms'], 1)} | "
+            f"{_f(r['p95_ms'], 1)} | {_f(r['p99_ms'], 1)} | {_f(r['max_ms'], 1)} | {_f(r['worker_rss_mb'])} | "
+            f"{_f(r['projection_rss_mb'])} |"
+        )
+    lines += [
+        "",
+        f"Worker RSS: peak {_f(report['worker_peak_rss_mb'])} MB (processor run), steady "
+        f"{_f(report['worker_rss_mb'])} MB (e2e). Projection RSS: peak {_f(report['projection_peak_rss_mb'])} MB, "
+        f"steady {_f(report['projection_rss_mb'])} MB.",
+        "",
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+    ]
+    for name, check in report["targets"].items():
+        value = check["value"]
+        shown = "–" if value is None else f"{value:,.3g}" if isinstance(value, float) else str(value)
+        lines.append(f"| {name} {check['target']} | {shown} | {_met(check['met'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _met(met: bool | None) -> str:
+    return "not measured" if met is None else "yes" if met else "no"
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: a file only
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    names = ["processor\nevents/s", "projection\nrows/s"]
+    ours = [report["processor_events_per_s"], report["projection_rows_per_s"]]
+    raw = [report["raw_consume_events_per_s"], report["raw_copy_rows_per_s"]]
+    xs = range(len(names))
+    left.bar([x - 0.2 for x in xs], raw, 0.4, label="raw limit", color="#bbbbbb")
+    left.bar([x + 0.2 for x in xs], ours, 0.4, label="pipeline", color="#3b7dd8")
+    for x, (o, r) in enumerate(zip(ours, raw, strict=True)):
+        left.text(x + 0.2, o, f"{o / r:.2f}x", ha="center", va="bottom", fontsize=9)
+    left.set_xticks(list(xs), names)
+    left.set_yscale("log")
+    left.set_title(f"Throughput ({report['events']:,} events, median of {report['repeats']})")
+    left.legend()
+    for key, style in (("p50_ms", "o-"), ("p95_ms", "s-"), ("p99_ms", "^-")):
+        right.plot([r["rate"] for r in report["e2e"]], [r[key] for r in report["e2e"]], style, label=key[:3])
+    right.axhline(100, color="red", linestyle="--", linewidth=1, label="p99 target")
+    right.set_xlabel("produce rate, events/s")
+    right.set_ylabel("produce -> final status row, ms")
+    right.set_title("End-to-end latency")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

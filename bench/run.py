@@ -1,0 +1,139 @@
+"""``python -m bench``: every measure of ``bench/README.md`` in one run, against the local stack.
+
+Order: load the source topics once; raw consume, then the processor (repeats each); copy the sources
+and one run's outcomes to the projection's topics; raw COPY, then the projection (repeats each); then
+end-to-end latency at each produce rate with both services running. Reports in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import kafka_io, latency, report, throughput
+from bench.stack import BenchStack, environment
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000, help="events for the throughput measures")
+    parser.add_argument("--rates", default="1000,5000", help="produce rates for e2e latency, events/s")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of producing at each rate")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each throughput measure (median)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the reports go")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds each (CI)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.events, args.rates, args.duration, args.repeats = 2_000, "200", 3.0, 1
+    args.rates = [int(r) for r in str(args.rates).split(",") if r]
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    stack = BenchStack.open()
+    logs = Path(tempfile.mkdtemp(prefix="salesflow-bench-"))
+    timeout = max(120.0, args.events / 200)
+    try:
+        await stack.create_database()
+        env = await environment(stack)
+        log(f"{env['cores']} cores, load {env['load_average']}, Python {env['python']}, Kafka {env['kafka']}, "
+            f"Postgres {env['postgres']}; service logs in {logs}")
+        source = await stack.settings("src")
+        loaded = await kafka_io.preload(source, args.events)
+        log(f"loaded {loaded.events:,} events ({loaded.mean_bytes:.0f} bytes on average)")
+
+        raw_consume = []
+        for _ in range(args.repeats):
+            raw_consume.append(await kafka_io.raw_consume(source, args.events))
+            log(f"raw consume: {raw_consume[-1]:,.0f} events/s")
+        processor = []
+        for _ in range(args.repeats):
+            processor.append(await throughput.processor_run(source, args.events, logs, timeout))
+            log(f"processor: {processor[-1].events_per_s:,.0f} events/s, peak RSS {processor[-1].peak_rss_mb:.0f} MB")
+
+        target = await stack.settings("proj")
+        source_ends = await kafka_io.end_offsets(source, source.topics.sources)
+        records = await kafka_io.read_range(source, {}, source_ends)
+        records += await kafka_io.read_range(source, processor[0].outcomes_start, processor[0].outcomes_stop)
+        topic_of = {**dict(zip(source.topics.sources, target.topics.sources, strict=True)),
+                    source.topics.outcomes: target.topics.outcomes}
+        await kafka_io.copy_records(target, records, topic_of)
+        tables, events = throughput.projection_rows(records, source)
+        facts = sum(len(rows) for name, rows in tables.items() if name != "events")
+        del records
+        log(f"projection input: {events:,} events, {facts:,} facts")
+
+        raw_copy = []
+        for _ in range(args.repeats):
+            raw_copy.append(await throughput.raw_copy(stack, tables))
+            log(f"raw COPY: {raw_copy[-1]:,.0f} rows/s")
+        del tables
+        projection = []
+        for _ in range(args.repeats):
+            projection.append(await throughput.projection_run(stack, target, events, facts, logs, timeout))
+            log(f"projection: {projection[-1].rows_per_s:,.0f} rows/s, peak RSS {projection[-1].peak_rss_mb:.0f} MB")
+
+        e2e = await latency.e2e_run(stack, args.rates, args.duration, logs)
+        for r in e2e:
+            log(f"e2e at {r.rate}/s: p50 {r.p50_ms:.1f} p95 {r.p95_ms:.1f} p99 {r.p99_ms:.1f} max {r.max_ms:.1f} ms")
+    finally:
+        await stack.drop_database()
+
+    processor_eps = median([p.events_per_s for p in processor])
+    projection_rps = median([p.rows_per_s for p in projection])
+    result: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "smoke": args.smoke,
+        "environment": env,
+        "events": args.events,
+        "mean_event_bytes": round(loaded.mean_bytes, 1),
+        "partitions": source.topic_partitions,
+        "repeats": args.repeats,
+        "raw_consume_events_per_s": round(median(raw_consume)),
+        "processor_events_per_s": round(processor_eps),
+        "processor_vs_raw_consume_ratio": round(processor_eps / median(raw_consume), 4),
+        "raw_copy_rows_per_s": round(median(raw_copy)),
+        "projection_rows_per_s": round(projection_rps),
+        "projection_vs_copy_ratio": round(projection_rps / median(raw_copy), 4),
+        "projection_rows": {"events": events, "facts": facts},
+        "e2e_p99_ms": {str(r.rate): round(r.p99_ms, 1) for r in e2e},
+        "e2e": [asdict(r) for r in e2e],
+        "worker_rss_mb": round(max(r.worker_rss_mb for r in e2e), 1),
+        "worker_peak_rss_mb": round(max(p.peak_rss_mb for p in processor), 1),
+        "projection_rss_mb": round(max(r.projection_rss_mb for r in e2e), 1),
+        "projection_peak_rss_mb": round(max(p.peak_rss_mb for p in projection), 1),
+        "runs": {
+            "raw_consume_events_per_s": [round(x) for x in raw_consume],
+            "processor_events_per_s": [round(p.events_per_s) for p in processor],
+            "raw_copy_rows_per_s": [round(x) for x in raw_copy],
+            "projection_rows_per_s": [round(p.rows_per_s) for p in projection],
+        },
+    }
+    result["targets"] = report.target_checks(result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    result = asyncio.run(bench(args))
+    paths = report.write(result, args.out)
+    print(report.markdown(result))
+    log("reports: " + ", ".join(str(p) for p in paths.values()))
+    return 0

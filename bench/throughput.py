@@ -1,0 +1,143 @@
+"""The short measures: processor and projection throughput, and the raw COPY limit beside them.
+
+Each measure starts from data already in place (records on the topics, rows in memory), so it times
+the service's steady work, not the load. Start and end are taken from the data itself where it can
+(record timestamps), else from polling Postgres on the same host clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import kafka_io, services
+from bench.kafka_io import Offsets
+from bench.stack import BenchStack
+from salesflow.db.schema import FACT_TABLES
+from salesflow.domain.records import RecordIn
+from salesflow.projection.rows import Batch, fact_rows, outcome_event_row
+from salesflow.settings import Settings
+
+PROJECTION_TABLES = ("events", *(t.name for t in FACT_TABLES.values()), "dead_letters")
+
+
+@dataclass
+class ProcessorRun:
+    events_per_s: float
+    peak_rss_mb: float
+    outcomes_start: Offsets
+    outcomes_stop: Offsets
+
+
+async def processor_run(source: Settings, count: int, logs: Path, timeout: float) -> ProcessorRun:
+    """One worker process, a fresh consumer group, ``count`` events already on the source topics:
+    events/s from the first outcome record to the last (their timestamps are the worker's sends)."""
+    tag = uuid.uuid4().hex[:6]
+    settings = source.model_copy(update={
+        "processor_group": f"{source.processor_group}-{tag}", "worker_data_dir": f"{source.worker_data_dir}-{tag}",
+    })
+    outcomes = settings.topics.outcomes
+    start = await kafka_io.end_offsets(settings, [outcomes])
+    worker = services.start("worker", settings, logs / f"worker-{tag}")
+    try:
+        seen, first_ms, last_ms = await kafka_io.count_until(settings, outcomes, start, count, timeout)
+    finally:
+        peak = worker.stop()
+    stop = await kafka_io.end_offsets(settings, [outcomes])
+    return ProcessorRun((seen - 1) / max((last_ms - first_ms) / 1000, 1e-3), peak, start, stop)
+
+
+def projection_rows(records: list[Any], settings: Settings) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """The final rows the projection writes for these source and outcome records, per table, built
+    with the projection's own row code: what a raw COPY must write to be comparable."""
+    batch = Batch()
+    for record in records:
+        rec = RecordIn(record.topic, record.partition, record.offset, record.timestamp, record.key, record.value,
+                       tuple(record.headers or ()))
+        if rec.topic == settings.topics.outcomes:
+            batch.add_outcome(rec)
+        else:
+            batch.add_source(rec, settings.max_event_bytes)
+    events = []
+    for outcome in batch.outcomes.values():
+        row = outcome_event_row(outcome)
+        pending = batch.pending.get(outcome.event_id)
+        row["payload"] = orjson.dumps(pending["payload"]).decode() if pending else None
+        events.append(row)
+    tables = {"events": events}
+    for kind, rows in fact_rows(list(batch.outcomes.values())).items():
+        tables[FACT_TABLES[kind].name] = rows
+    return tables, len(batch.outcomes)
+
+
+async def raw_copy(stack: BenchStack, tables: dict[str, list[dict[str, Any]]]) -> float:
+    """The raw limit: asyncpg ``copy_records_to_table`` of the same rows into empty tables of the same
+    shape (``LIKE ... INCLUDING ALL``: same columns, keys and indexes), in one transaction. Rows/s."""
+    conn = await stack.connect()
+    try:
+        for name in tables:
+            await conn.execute(f"CREATE TABLE IF NOT EXISTS raw_{name} (LIKE {name} INCLUDING ALL)")
+            await conn.execute(f"TRUNCATE raw_{name}")
+        started = time.perf_counter()
+        async with conn.transaction():
+            for name, rows in tables.items():
+                columns = list(rows[0])
+                await conn.copy_records_to_table(
+                    f"raw_{name}", records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+                )
+        elapsed = time.perf_counter() - started
+        return sum(len(rows) for rows in tables.values()) / elapsed
+    finally:
+        await conn.close()
+
+
+@dataclass
+class ProjectionRun:
+    rows_per_s: float
+    peak_rss_mb: float
+    seconds: float
+
+
+async def projection_run(
+    stack: BenchStack, settings: Settings, events: int, facts: int, logs: Path, timeout: float
+) -> ProjectionRun:
+    """One projection process, a fresh group, empty tables, records already on its topics: rows/s of
+    final event rows plus fact rows, from the first write (the first batch's transaction time,
+    ``events.received_at``) to the poll that sees every row (Postgres and us: one host, one clock)."""
+    conn = await stack.connect()
+    tag = uuid.uuid4().hex[:6]
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
+        projection = services.start(
+            "projection", settings.model_copy(update={"projection_group": f"{settings.projection_group}-{tag}"}),
+            logs / f"projection-{tag}",
+        )
+        try:
+            ended = await _wait_for_rows(conn, events, facts, timeout)
+        finally:
+            peak = projection.stop()
+        started = await conn.fetchval("SELECT extract(epoch FROM min(received_at)) FROM events")
+        seconds = ended - float(started)
+        return ProjectionRun((events + facts) / seconds, peak, seconds)
+    finally:
+        await conn.close()
+
+
+FACT_COUNT = " + ".join(f"(SELECT count(*) FROM {t.name})" for t in FACT_TABLES.values())
+
+
+async def _wait_for_rows(conn: Any, events: int, facts: int, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    final = 0
+    while time.monotonic() < deadline:
+        final = await conn.fetchval("SELECT count(*) FROM events WHERE status IN ('processed', 'failed')")
+        if final >= events and await conn.fetchval(f"SELECT {FACT_COUNT}") >= facts:
+            return time.time()
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"the projection wrote {final} of {events} final events in {timeout:.0f}s")

@@ -1,0 +1,48 @@
+"""The benchmark harness runs end to end in its smoke mode (tiny sizes, a few seconds each) and
+writes a complete report. Figures are only checked to be measured: speed is the benchmark's
+business (``make bench``), never a wall-clock assertion in a test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import ROOT
+from tests.infra import Endpoints
+
+pytestmark = pytest.mark.e2e
+
+REQUIRED = (
+    "processor_events_per_s", "raw_consume_events_per_s", "processor_vs_raw_consume_ratio",
+    "projection_rows_per_s", "raw_copy_rows_per_s", "projection_vs_copy_ratio", "worker_rss_mb",
+)
+
+
+def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Path) -> None:
+    env = {**os.environ, "SALESFLOW_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
+           "SALESFLOW_DATABASE_URL": endpoints.database_url}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    report = json.loads((tmp_path / "latest.json").read_text())
+    for key in REQUIRED:
+        assert report[key] > 0, key
+    assert report["smoke"] is True
+    assert set(report["e2e_p99_ms"]) == {"200"}
+    assert report["e2e"][0]["events"] == 600  # every event produced was timed to its final row
+    assert report["environment"]["cores"] == os.cpu_count()
+    assert {"python", "kafka", "postgres", "libraries"} <= set(report["environment"])
+    assert set(report["targets"]) == {
+        "processor_vs_raw_consume_ratio", "projection_vs_copy_ratio", "e2e_p99_ms@5000", "worker_rss_mb"
+    }
+    assert (tmp_path / "latest.png").stat().st_size > 0
+    assert "| processor, events/s" in (tmp_path / "latest.md").read_text()
+    assert len(list(tmp_path.glob("20*.json"))) == 1  # the dated copy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -33,6 +34,19 @@ class RecordIn:
     key: bytes | None
     value: bytes | None
     headers: Headers = ()
+
+    @classmethod
+    def from_consumer_record(cls, record: Any) -> RecordIn:
+        """From an aiokafka ``ConsumerRecord`` (duck-typed: the domain does not import aiokafka)."""
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp_ms=record.timestamp,
+            key=record.key,
+            value=record.value,
+            headers=tuple(record.headers or ()),
+        )
 
     def header(self, name: str) -> bytes | None:
         return next((v for k, v in self.headers if k == name), None)

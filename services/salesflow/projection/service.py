@@ -93,7 +93,7 @@ class Projection:
     def batch_of(self, records: list[ConsumerRecord]) -> Batch:
         batch = Batch()
         for record in records:
-            rec = _record_in(record)
+            rec = RecordIn.from_consumer_record(record)
             if rec.topic == self.topics.outcomes:
                 batch.add_outcome(rec)
             elif rec.topic == self.topics.deadletter:
@@ -120,14 +120,3 @@ class Projection:
                 self.metrics.projection_rows.labels(table).inc(count)
             return
 
-
-def _record_in(record: ConsumerRecord) -> RecordIn:
-    return RecordIn(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp_ms=record.timestamp,
-        key=record.key,
-        value=record.value,
-        headers=tuple(record.headers or ()),
-    )

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from salesflow.domain.records import RecordIn
@@ -67,22 +67,11 @@ class RecordReader:
                 raise TimeoutError(f"no record of {tp.topic}[{tp.partition}] at {wanted} within {self.timeout}s")
             batch = await self.consumer.getmany(tp, timeout_ms=int(min(remaining, 1.0) * 1000), max_records=500)
             for record in batch.get(tp, []):
-                fetched[record.offset] = to_record_in(record)
+                fetched[record.offset] = RecordIn.from_consumer_record(record)
             if await self.consumer.position(tp) > wanted:
                 break
         return await self.consumer.position(tp) - 1
 
-
-def to_record_in(record: ConsumerRecord) -> RecordIn:
-    return RecordIn(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp_ms=record.timestamp,
-        key=record.key,
-        value=record.value,
-        headers=tuple(record.headers or ()),
-    )
 
 
 @asynccontextmanager

@@ -3,7 +3,6 @@ its reason, every valid event is processed, and the worker never restarts."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from uuid import UUID
 

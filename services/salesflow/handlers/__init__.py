@@ -6,7 +6,7 @@ What runs for each type (``salesflow handlers`` prints the live table):
 | -------------------------- | ------------------------------------------------------------------------ |
 | lead.created               | analytics.lead_funnel, attribution.first_touch, commands.trigger_autopilot, commands.notify_owner, metrics.count_lead |
 | autopilot.action_executed  | attribution.ai_roi, metrics.count_ai_action                               |
-| message.sent               | analytics.contacted_funnel, attribution.message_touch, slo.message_latency, metrics.count_message |
+| message.sent               | analytics.contacted_funnel, attribution.message_touch, metrics.count_message, slo.message_latency |
 | sequence.step_executed     | analytics.sequence_progress, metrics.count_sequence_step                  |
 """
 

@@ -62,6 +62,7 @@ def run_worker(settings: Settings) -> None:
     app, metrics = build_worker_app(settings)
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
     worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.spinner = None  # a terminal spinner has no place in structured logs (and hides "Ready")
     worker.execute_from_commandline()
 
 

@@ -38,6 +38,7 @@ InFlight = asyncio.Queue[tuple[EventT, list[Awaitable[Any]]]]
 
 
 LAG_REPORT_SECONDS = 5.0
+PRODUCER_LINGER_SECONDS = 0.005
 
 
 def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
@@ -48,6 +49,9 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,
+        # Faust's default linger is 0: a produce request per few records, which the profile put at
+        # ~15% of the worker's time. 5 ms (as our own producer client) batches them for little latency.
+        producer_linger=PRODUCER_LINGER_SECONDS,
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.topic_partitions,
         topic_allow_declare=False,  # topics are created by `salesflow topics create`

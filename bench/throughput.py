@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from bench import kafka_io, services
 from bench.kafka_io import Offsets
 from bench.stack import BenchStack
 from salesflow.db.schema import FACT_TABLES
 from salesflow.domain.records import RecordIn
-from salesflow.projection.rows import Batch, fact_rows, outcome_event_row
+from salesflow.projection.rows import Batch, fact_rows
 from salesflow.settings import Settings
 
 PROJECTION_TABLES = ("events", *(t.name for t in FACT_TABLES.values()), "dead_letters")
@@ -66,10 +64,8 @@ def projection_rows(records: list[Any], settings: Settings) -> tuple[dict[str, l
             batch.add_source(rec, settings.max_event_bytes)
     events = []
     for outcome in batch.outcomes.values():
-        row = outcome_event_row(outcome)
         pending = batch.pending.get(outcome.event_id)
-        row["payload"] = orjson.dumps(pending["payload"]).decode() if pending else None
-        events.append(row)
+        events.append({**outcome.event, "payload": pending["payload"] if pending else None})
     tables = {"events": events}
     for kind, rows in fact_rows(list(batch.outcomes.values())).items():
         tables[FACT_TABLES[kind].name] = rows

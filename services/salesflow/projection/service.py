@@ -11,6 +11,7 @@ import logging
 import random
 import time
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import CommitFailedError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -27,7 +28,12 @@ from salesflow.settings import Settings
 log = logging.getLogger(__name__)
 
 LAG_REPORT_SECONDS = 5.0
-RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError, DBAPIError, OSError, ConnectionError)
+# SQLAlchemy wraps the driver's errors; the writer's COPY path uses the driver directly, so its own
+# errors count as well: any database error retries the same batch, as before.
+RETRYABLE_DB_ERRORS = (
+    OperationalError, InterfaceError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
+    ConnectionError,
+)
 
 
 class Projection:

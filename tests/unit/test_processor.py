@@ -112,3 +112,17 @@ async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_fres
     assert metric(p, "salesflow_events_replayed_total", {"type": "lead.created"}) == 1
     assert metric(p, "salesflow_event_freshness_seconds_count", {"type": "lead.created"}) == 0
     assert metric(p, "salesflow_leads_created_total", {"source": "web_form"}) == 0
+
+
+async def test_dead_letters_and_failures_are_logged_with_the_events_fields(caplog: pytest.LogCaptureFixture) -> None:
+    bad = orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.exploded"})
+    registry, _ = flaky_registry(10, ValueError)
+    event = make_event(EventType.LEAD_CREATED)
+    with caplog.at_level("WARNING", logger="salesflow.processor.pipeline"):
+        await processor().process(record(bad, offset=7))
+        await processor(registry).process(record(orjson.dumps(event), offset=8))
+    dead, failed = caplog.records
+    assert (dead.reason, dead.offset, dead.topic, dead.event_id) == (  # type: ignore[attr-defined]
+        "unknown_type", 7, TOPICS.source(EventType.LEAD_CREATED), orjson.loads(bad)["id"])
+    assert (failed.event_id, failed.event_type, failed.status, failed.offset) == (  # type: ignore[attr-defined]
+        event["id"], "lead.created", "failed", 8)

@@ -19,6 +19,7 @@ from salesflow.domain.topics import Topics
 from salesflow.errors import DeadLetterReason as Reason
 from salesflow.errors import InvalidEvent
 from salesflow.handlers.registry import HandlerRegistry
+from salesflow.logs import record_fields
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.dispatch import DispatchResult, RetryPolicy, dispatch
 from salesflow.processor.records import command_record, dead_letter_record, outcome_record
@@ -76,12 +77,14 @@ class EventProcessor:
         except InvalidEvent as error:
             return self._dead_letter(record, error)
         except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the stream or lose the record
-            log.exception("processing %s[%s]@%s raised", record.topic, record.partition, record.offset)
+            log.exception("processing raised %s", type(exc).__name__, extra=record_fields(record))
             error = InvalidEvent(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
             return self._dead_letter(record, error)
 
     def _dead_letter(self, record: RecordIn, error: InvalidEvent) -> list[RecordOut]:
         self.metrics.dead_letters.labels(error.reason.value).inc()
+        log.warning("dead-lettered: %s", error.detail,
+                    extra=record_fields(record, event_id=error.event_id, reason=error.reason.value))
         return [dead_letter_record(record, error, self.group, self.topics)]
 
     async def _process(self, record: RecordIn) -> list[RecordOut]:
@@ -90,6 +93,9 @@ class EventProcessor:
         result = await dispatch(event, self.registry, self.policy, self.metrics)
         outcome = self._outcome(event, record, result, replay)
         self._record_metrics(outcome, result)
+        if result.failed:
+            log.warning("event failed: %s", outcome.error_message, extra=record_fields(
+                record, event_id=str(event.id), event_type=event.type.value, tenant_id=event.tenantid, status="failed"))
         commands = [o for o in result.outputs if isinstance(o, Command)]
         return [outcome_record(outcome, self.topics), *(command_record(c, self.topics) for c in commands)]
 

@@ -114,6 +114,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
     for key, style in (("p50_ms", "o-"), ("p95_ms", "s-"), ("p99_ms", "^-")):
         right.plot([r["rate"] for r in report["e2e"]], [r[key] for r in report["e2e"]], style, label=key[:3])
     right.axhline(100, color="red", linestyle="--", linewidth=1, label="p99 target")
+    right.set_yscale("log")  # a backlog's seconds and a healthy run's milliseconds on one chart
     right.set_xlabel("produce rate, events/s")
     right.set_ylabel("produce -> final status row, ms")
     right.set_title("End-to-end latency")

@@ -11,7 +11,6 @@ out the commit (one batch's write, a few ms), and the trigger itself adds a litt
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,10 +131,3 @@ async def _latencies_ms(conn: Any, ids: list[str]) -> list[float]:
     )
     return [float(r["ms"]) for r in rows]
 
-
-def summary(results: list[RateResult]) -> dict[str, Any]:
-    return {str(r.rate): r.p99_ms for r in results}
-
-
-def median_or_nan(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")

@@ -66,14 +66,22 @@ class SecretFilesSource(PydanticBaseSettingsSource):
             return None, field_name, False
         if self.environ.get(variable) is not None:
             raise SecretFileError(f"both {variable} and {variable}_FILE are set: keep one")
-        return read_secret_file(variable + "_FILE", path), field_name, False
+        return self.decode(field_name, variable, path, read_secret_file(variable + "_FILE", path))
+
+    def fields(self) -> list[str]:
+        """The settings this source reads from files: every secret one."""
+        return secret_fields(self.settings_cls)
+
+    def decode(self, field_name: str, variable: str, path: str, content: str) -> tuple[Any, str, bool]:
+        """(value, field name, is complex) for a file's content: the secret as it is."""
+        return content, field_name, False
 
     def variable(self, field_name: str) -> str:
         return f"{self.prefix}{field_name}".upper()
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name in secret_fields(self.settings_cls):
+        for name in self.fields():
             if name in self.given:
                 continue
             value, _, _ = self.get_field_value(self.settings_cls.model_fields[name], name)

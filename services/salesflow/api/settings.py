@@ -10,7 +10,6 @@ Docker and Kubernetes mount secrets: ``SALESFLOW_API_TOKENS_FILE`` / ``SALESFLOW
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from salesflow.errors import ConfigurationError
-from salesflow.secrets import read_secret_file
+from salesflow.secrets import SecretFilesSource
 
 MIN_TOKEN_LENGTH = 16  # a guessable token is no authentication
 
@@ -79,37 +78,16 @@ class ApiSettings(BaseSettings):
         return init_settings, env_settings, files, dotenv_settings, file_secret_settings
 
 
-class TokenFilesSource(PydanticBaseSettingsSource):
-    """``SALESFLOW_API_TOKENS_FILE`` and ``SALESFLOW_API_ADMIN_TOKENS_FILE``: the tokens, from files."""
+class TokenFilesSource(SecretFilesSource):
+    """``SALESFLOW_API_TOKENS_FILE`` and ``SALESFLOW_API_ADMIN_TOKENS_FILE``: the tokens, as JSON, from files."""
 
-    FIELDS = ("tokens", "admin_tokens")
+    def fields(self) -> list[str]:
+        return ["tokens", "admin_tokens"]
 
-    def __init__(self, settings_cls: type[BaseSettings], *, given: Any = (),
-                 environ: Mapping[str, str] | None = None) -> None:
-        super().__init__(settings_cls)
-        self.environ = os.environ if environ is None else environ
-        self.given = frozenset(given)
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        variable = f"SALESFLOW_API_{field_name.upper()}"
-        path = self.environ.get(variable + "_FILE")
-        if path is None:
-            return None, field_name, False
-        if self.environ.get(variable) is not None:
-            raise ConfigurationError(f"both {variable} and {variable}_FILE are set: keep one")
-        content = read_secret_file(variable + "_FILE", path)
+    def decode(self, field_name: str, variable: str, path: str, content: str) -> tuple[Any, str, bool]:
         try:
             return json.loads(content), field_name, True
         except json.JSONDecodeError:
             if field_name == "admin_tokens" and "\n" not in content.strip():
                 return content.strip(), field_name, False  # one bare token
             raise ConfigurationError(f"{variable}_FILE: {path} is not JSON") from None
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name in self.FIELDS:
-            if name not in self.given:
-                value, _, _ = self.get_field_value(None, name)
-                if value is not None:
-                    values[name] = value
-        return values

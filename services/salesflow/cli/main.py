@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import typer
+from aiokafka.errors import KafkaConnectionError
+from sqlalchemy.exc import DBAPIError
 
 from salesflow.api.server import api
 from salesflow.cli import pipeline
+from salesflow.cli.common import err_console
 from salesflow.cli.config import install as install_config
 from salesflow.cli.demo import demo, summary
 from salesflow.cli.dev import dev_app
@@ -33,5 +36,30 @@ app.command()(api)
 app.add_typer(slo_app, name="slo")
 install_config(app)
 
+
+
+def main() -> None:
+    """The ``salesflow`` entry point: a service that cannot be reached ends any command with one line
+    naming the setting to check, not a traceback."""
+    try:
+        app()
+    except KafkaConnectionError as exc:
+        err_console.print(f"error: cannot reach Kafka at {_setting('SALESFLOW_KAFKA_BOOTSTRAP_SERVERS')} "
+                          f"(SALESFLOW_KAFKA_BOOTSTRAP_SERVERS): {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except (ConnectionRefusedError, DBAPIError) as exc:
+        if isinstance(exc, DBAPIError) and not isinstance(exc.orig, OSError | ConnectionError):
+            raise
+        err_console.print(f"error: cannot reach Postgres (SALESFLOW_DATABASE_URL): {type(exc).__name__}",
+                          markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+
+
+def _setting(name: str) -> str:
+    import os
+
+    return os.environ.get(name, "the default address")
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -11,7 +11,7 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
@@ -93,3 +93,22 @@ class SecretFilesSource(PydanticBaseSettingsSource):
 def reveal(value: Any) -> Any:
     """The real value behind a ``SecretStr`` (for handing settings to a child process), else ``value``."""
     return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+class FileSecretsSettings(BaseSettings):
+    """Settings whose secrets may also come from ``<VAR>_FILE``: that source ranks with the
+    environment (both set is an error), above ``.env``. Subclasses pick the source class."""
+
+    files_source: ClassVar[type[SecretFilesSource]] = SecretFilesSource
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = cls.files_source(settings_cls, given=getattr(init_settings, "init_kwargs", {}))
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings

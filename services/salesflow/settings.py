@@ -7,18 +7,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from salesflow.db.urls import mask_password, with_connection_options
 from salesflow.domain.topics import Topics
-from salesflow.secrets import SecretFilesSource
+from salesflow.secrets import FileSecretsSettings
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
-class Settings(BaseSettings):
+class Settings(FileSecretsSettings):
     """One settings object, built by the composition root and passed down (never read at import)."""
 
     model_config = SettingsConfigDict(env_prefix="SALESFLOW_", env_file=".env", extra="ignore")
@@ -78,19 +78,6 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         # `export SALESFLOW_KAFKA_SSL_CAFILE=` means "not set", not the current directory.
         return None if value == "" else value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # SALESFLOW_<NAME>_FILE ranks with the environment (both set is an error), above .env.
-        files = SecretFilesSource(settings_cls, given=getattr(init_settings, "init_kwargs", {}))
-        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _merge_database_options(self) -> Settings:

@@ -14,18 +14,34 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from salesflow.errors import ConfigurationError
-from salesflow.secrets import SecretFilesSource
+from salesflow.secrets import FileSecretsSettings, SecretFilesSource
 
 MIN_TOKEN_LENGTH = 16  # a guessable token is no authentication
 
 
-class ApiSettings(BaseSettings):
+class TokenFilesSource(SecretFilesSource):
+    """``SALESFLOW_API_TOKENS_FILE`` and ``SALESFLOW_API_ADMIN_TOKENS_FILE``: the tokens, as JSON, from files."""
+
+    def fields(self) -> list[str]:
+        return ["tokens", "admin_tokens"]
+
+    def decode(self, field_name: str, variable: str, path: str, content: str) -> tuple[Any, str, bool]:
+        try:
+            return json.loads(content), field_name, True
+        except json.JSONDecodeError:
+            if field_name == "admin_tokens" and "\n" not in content.strip():
+                return content.strip(), field_name, False  # one bare token
+            raise ConfigurationError(f"{variable}_FILE: {path} is not JSON") from None
+
+
+class ApiSettings(FileSecretsSettings):
     """Where the API listens, who may call it, and its limits."""
 
     model_config = SettingsConfigDict(env_prefix="SALESFLOW_API_", env_file=".env", extra="ignore")
+    files_source = TokenFilesSource
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -64,30 +80,3 @@ class ApiSettings(BaseSettings):
         """Every (tenant, token) pair; admin tokens are owned by ``*admin*``."""
         pairs = [(tenant, token) for tenant, tokens in self.tokens.items() for token in tokens]
         return pairs + [("*admin*", token) for token in self.admin_tokens]
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        files = TokenFilesSource(settings_cls, given=getattr(init_settings, "init_kwargs", {}))
-        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
-
-
-class TokenFilesSource(SecretFilesSource):
-    """``SALESFLOW_API_TOKENS_FILE`` and ``SALESFLOW_API_ADMIN_TOKENS_FILE``: the tokens, as JSON, from files."""
-
-    def fields(self) -> list[str]:
-        return ["tokens", "admin_tokens"]
-
-    def decode(self, field_name: str, variable: str, path: str, content: str) -> tuple[Any, str, bool]:
-        try:
-            return json.loads(content), field_name, True
-        except json.JSONDecodeError:
-            if field_name == "admin_tokens" and "\n" not in content.strip():
-                return content.strip(), field_name, False  # one bare token
-            raise ConfigurationError(f"{variable}_FILE: {path} is not JSON") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -44,23 +45,42 @@ def assert_clean(verdict: Verdict) -> None:
     assert verdict.cost_recorded == pytest.approx(verdict.cost_expected, abs=1e-3)
 
 
+@dataclass
+class LoadedRun:
+    """A fresh pipeline's settings and database, with a workload being produced in the background."""
+
+    settings: Settings
+    engine: AsyncEngine
+    workload: Workload
+    producing: asyncio.Task[None]
+
+    async def finish(self) -> tuple[Verdict, float]:
+        """Wait for the workload and for every acknowledged event to be final; the verdict and the
+        seconds that took after the last send."""
+        await self.producing
+        recovery = await settle(self.engine, self.workload)
+        return await check(self.engine, self.workload.events, self.workload.acknowledged), recovery
+
+
+async def under_load(fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine],
+                     count: int, rate: float = RATE) -> LoadedRun:
+    settings = await fault_settings()
+    workload = Workload(settings, count=count, rate=rate)
+    return LoadedRun(settings, fault_engine_for(settings), workload, asyncio.create_task(workload.run()))
+
+
 async def test_worker_killed_with_sigkill_three_times(
     fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor
 ) -> None:
-    settings = await fault_settings()
-    engine = fault_engine_for(settings)
-    workload = Workload(settings, count=EVENTS, rate=RATE)
-    producing = asyncio.create_task(workload.run())
-    worker = supervisor.start("worker", settings)
-    supervisor.start("projection", settings)
+    run = await under_load(fault_settings, fault_engine_for, EVENTS)
+    worker = supervisor.start("worker", run.settings)
+    supervisor.start("projection", run.settings)
     kills = 0
     for _ in range(3):
         await asyncio.sleep(random.uniform(2.0, 3.5))
         worker.kill()  # the supervisor starts it again, as a process manager would
         kills += 1
-    await producing
-    recovery = await settle(engine, workload)
-    verdict = await check(engine, workload.events, workload.acknowledged)
+    verdict, recovery = await run.finish()
     print(verdict.line("worker SIGKILL", events=EVENTS, kills=kills, restarts=supervisor.restarts,
                        recover_s=f"{recovery:.1f}"))
     assert kills == 3 and supervisor.restarts >= 3
@@ -70,20 +90,15 @@ async def test_worker_killed_with_sigkill_three_times(
 async def test_worker_stopped_with_sigterm_finishes_in_flight_events(
     fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor
 ) -> None:
-    settings = await fault_settings()
-    engine = fault_engine_for(settings)
-    workload = Workload(settings, count=8_000, rate=RATE)
-    producing = asyncio.create_task(workload.run())
-    worker = supervisor.start("worker", settings)
-    supervisor.start("projection", settings)
+    run = await under_load(fault_settings, fault_engine_for, 8_000)
+    worker = supervisor.start("worker", run.settings)
+    supervisor.start("projection", run.settings)
     await worker.wait_for_log("Ready")
     await asyncio.sleep(2)
     supervisor.retire_gracefully(worker)
     exit_code = worker.process.returncode if worker.process else None
-    replacement = supervisor.start("worker", settings)
-    await producing
-    recovery = await settle(engine, workload)
-    verdict = await check(engine, workload.events, workload.acknowledged)
+    replacement = supervisor.start("worker", run.settings)
+    verdict, recovery = await run.finish()
     print(verdict.line("worker SIGTERM", events=8_000, exit_code=exit_code, recover_s=f"{recovery:.1f}"))
     assert exit_code == 0
     assert replacement.running
@@ -93,20 +108,15 @@ async def test_worker_stopped_with_sigterm_finishes_in_flight_events(
 async def test_two_workers_share_partitions_one_dies_then_one_joins(
     fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor
 ) -> None:
-    settings = await fault_settings()
-    engine = fault_engine_for(settings)
-    workload = Workload(settings, count=EVENTS, rate=RATE)
-    producing = asyncio.create_task(workload.run())
-    first = supervisor.start("worker", settings)
-    supervisor.start("worker", settings)
-    supervisor.start("projection", settings)
+    run = await under_load(fault_settings, fault_engine_for, EVENTS)
+    first = supervisor.start("worker", run.settings)
+    supervisor.start("worker", run.settings)
+    supervisor.start("projection", run.settings)
     await asyncio.sleep(4)
     supervisor.retire(first)  # SIGKILL, and stays down: the other worker takes its partitions
     await asyncio.sleep(3)
-    supervisor.start("worker", settings)  # a third joins: partitions move again
-    await producing
-    recovery = await settle(engine, workload)
-    verdict = await check(engine, workload.events, workload.acknowledged)
+    supervisor.start("worker", run.settings)  # a third joins: partitions move again
+    verdict, recovery = await run.finish()
     print(verdict.line("two workers, one killed, one added", events=EVENTS, recover_s=f"{recovery:.1f}"))
     assert_clean(verdict)
 

@@ -63,14 +63,12 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
     )
 
     # Faust resumes fetching before the assignment signal's handlers finish: records wait for the marks.
+    # Closed and opened in the one handler, so the gate is never left shut without a reload under way.
     marks_loaded = asyncio.Event()
-
-    @app.on_partitions_revoked.connect
-    async def hold_records(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        marks_loaded.clear()
 
     @app.on_partitions_assigned.connect
     async def reload_watermarks(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        marks_loaded.clear()
         # Another worker may have moved these partitions' marks since we last looked.
         processor.watermarks.load(await read_topic(settings, processor.watermarks.topic))
         lag.forget()

@@ -110,7 +110,9 @@ async def read_range(settings: Settings, start: Offsets, stop: Offsets) -> list[
         await reader.stop()
 
 
-async def count_until(settings: Settings, topic: str, start: Offsets, count: int, timeout: float) -> tuple[int, int, int]:
+async def count_until(
+    settings: Settings, topic: str, start: Offsets, count: int, timeout: float
+) -> tuple[int, int, int]:
     """Wait until ``count`` records past ``start`` are on ``topic``; return (count, first_ts, last_ts),
     the records' own timestamps (ms, set by the producing client when it sent them)."""
     tps = [tp for tp in start if tp.topic == topic]
@@ -141,9 +143,11 @@ async def copy_records(settings: Settings, records: list[Any], topic_of: dict[st
     try:
         pending = []
         for r in records:
-            pending.append(await producer.send(
-                topic_of[r.topic], r.value, key=r.key, partition=r.partition, headers=list(r.headers or ()) or None
-            ))
+            pending.append(
+                await producer.send(
+                    topic_of[r.topic], r.value, key=r.key, partition=r.partition, headers=list(r.headers or ()) or None
+                )
+            )
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)
                 pending.clear()

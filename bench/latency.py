@@ -64,9 +64,11 @@ async def produce_at(settings: Settings, rate: int, seconds: float, seed: int) -
         pending = []
         started = time.monotonic()
         for event in events:  # the generator stamps `time` when each event is drawn, just before its send
-            pending.append(await producer.send(
-                settings.topics.source(EventType(event["type"])), encode(event), key=record_key(event)
-            ))
+            pending.append(
+                await producer.send(
+                    settings.topics.source(EventType(event["type"])), encode(event), key=record_key(event)
+                )
+            )
             ids.append(event["id"])
             due = started + len(ids) / rate
             if (ahead := due - time.monotonic()) > TICK:
@@ -79,7 +81,7 @@ async def produce_at(settings: Settings, rate: int, seconds: float, seed: int) -
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 async def e2e_run(stack: BenchStack, rates: list[int], seconds: float, logs: Path) -> list[RateResult]:
@@ -99,12 +101,19 @@ async def e2e_run(stack: BenchStack, rates: list[int], seconds: float, logs: Pat
             # A backlog drains at the pipeline's own pace: allow for a slow one rather than fail the run.
             await _wait_final(conn, ids, timeout=max(120.0, seconds * 4, len(ids) / 200))
             latencies = await _latencies_ms(conn, ids)
-            results.append(RateResult(
-                rate=rate, achieved_rate=round(achieved, 1), events=len(latencies),
-                p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
-                p99_ms=percentile(latencies, 99), max_ms=max(latencies),
-                worker_rss_mb=worker_rss, projection_rss_mb=projection_rss,
-            ))
+            results.append(
+                RateResult(
+                    rate=rate,
+                    achieved_rate=round(achieved, 1),
+                    events=len(latencies),
+                    p50_ms=percentile(latencies, 50),
+                    p95_ms=percentile(latencies, 95),
+                    p99_ms=percentile(latencies, 99),
+                    max_ms=max(latencies),
+                    worker_rss_mb=worker_rss,
+                    projection_rss_mb=projection_rss,
+                )
+            )
     finally:
         worker.stop()
         projection.stop()
@@ -130,4 +139,3 @@ async def _latencies_ms(conn: Any, ids: list[str]) -> list[float]:
         [UUID(i) for i in ids],
     )
     return [float(r["ms"]) for r in rows]
-

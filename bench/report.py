@@ -32,8 +32,12 @@ def write(report: dict[str, Any], out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
     body = json.dumps(report, indent=2, sort_keys=False) + "\n"
-    paths = {"json": out / "latest.json", "dated": out / f"{stamp}.json", "markdown": out / "latest.md",
-             "chart": out / "latest.png"}
+    paths = {
+        "json": out / "latest.json",
+        "dated": out / f"{stamp}.json",
+        "markdown": out / "latest.md",
+        "chart": out / "latest.png",
+    }
     paths["json"].write_text(body)
     paths["dated"].write_text(body)
     paths["markdown"].write_text(markdown(report))
@@ -42,7 +46,7 @@ def write(report: dict[str, Any], out: Path) -> dict[str, Path]:
 
 
 def _f(value: Any, digits: int = 0) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
+    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -63,7 +67,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"| projection, rows/s | {_f(report['projection_rows_per_s'])} | "
         f"{_f(report['raw_copy_rows_per_s'])} (asyncpg COPY) | {_f(report['projection_vs_copy_ratio'], 3)} |",
         "",
-        "| produce rate, events/s | achieved | events | p50 ms | p95 ms | p99 ms | max ms | worker RSS MB | projection RSS MB |",
+        "| produce rate, events/s | achieved | events | p50 ms | p95 ms | p99 ms | max ms "
+        "| worker RSS MB | projection RSS MB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in report["e2e"]:
@@ -83,7 +88,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for name, check in report["targets"].items():
         value = check["value"]
-        shown = "–" if value is None else f"{value:,.3g}" if isinstance(value, float) else str(value)
+        shown = "-" if value is None else f"{value:,.3g}" if isinstance(value, float) else str(value)
         lines.append(f"| {name} {check['target']} | {shown} | {_met(check['met'])} |")
     return "\n".join(lines) + "\n"
 

@@ -53,8 +53,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     try:
         await stack.create_database()
         env = await environment(stack)
-        log(f"{env['cores']} cores, load {env['load_average']}, Python {env['python']}, Kafka {env['kafka']}, "
-            f"Postgres {env['postgres']}; service logs in {logs}")
+        log(
+            f"{env['cores']} cores, load {env['load_average']}, Python {env['python']}, Kafka {env['kafka']}, "
+            f"Postgres {env['postgres']}; service logs in {logs}"
+        )
         source = await stack.settings("src")
         loaded = await kafka_io.preload(source, args.events)
         log(f"loaded {loaded.events:,} events ({loaded.mean_bytes:.0f} bytes on average)")
@@ -72,8 +74,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         source_ends = await kafka_io.end_offsets(source, source.topics.sources)
         records = await kafka_io.read_range(source, {}, source_ends)
         records += await kafka_io.read_range(source, processor[0].outcomes_start, processor[0].outcomes_stop)
-        topic_of = {**dict(zip(source.topics.sources, target.topics.sources, strict=True)),
-                    source.topics.outcomes: target.topics.outcomes}
+        topic_of = {
+            **dict(zip(source.topics.sources, target.topics.sources, strict=True)),
+            source.topics.outcomes: target.topics.outcomes,
+        }
         await kafka_io.copy_records(target, records, topic_of)
         tables, events = throughput.projection_rows(records, source)
         facts = sum(len(rows) for name, rows in tables.items() if name != "events")

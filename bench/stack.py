@@ -64,18 +64,20 @@ class BenchStack:
     async def settings(self, use: str, *, partitions: int = 6, **overrides: Any) -> Settings:
         """Settings with a topic prefix and groups of their own; the topics are created."""
         tag = f"{self.run}{use}{uuid.uuid4().hex[:4]}"
-        made = Settings(**{
-            "kafka_bootstrap_servers": self.bootstrap,
-            "database_url": self.database_url,
-            "topic_prefix": f"bench{tag}.salesflow.",
-            "processor_group": f"bench-processor-{tag}",
-            "projection_group": f"bench-projection-{tag}",
-            "topic_partitions": partitions,
-            "worker_metrics_port": 0,
-            "projection_metrics_port": 0,
-            "worker_data_dir": f"/tmp/salesflow-bench-{tag}",
-            **overrides,
-        })
+        made = Settings(
+            **{
+                "kafka_bootstrap_servers": self.bootstrap,
+                "database_url": self.database_url,
+                "topic_prefix": f"bench{tag}.salesflow.",
+                "processor_group": f"bench-processor-{tag}",
+                "projection_group": f"bench-projection-{tag}",
+                "topic_partitions": partitions,
+                "worker_metrics_port": 0,
+                "projection_metrics_port": 0,
+                "worker_data_dir": f"/tmp/salesflow-bench-{tag}",
+                **overrides,
+            }
+        )
         await create_topics(made)
         return made
 

@@ -37,9 +37,12 @@ async def processor_run(source: Settings, count: int, logs: Path, timeout: float
     """One worker process, a fresh consumer group, ``count`` events already on the source topics:
     events/s from the first outcome record to the last (their timestamps are the worker's sends)."""
     tag = uuid.uuid4().hex[:6]
-    settings = source.model_copy(update={
-        "processor_group": f"{source.processor_group}-{tag}", "worker_data_dir": f"{source.worker_data_dir}-{tag}",
-    })
+    settings = source.model_copy(
+        update={
+            "processor_group": f"{source.processor_group}-{tag}",
+            "worker_data_dir": f"{source.worker_data_dir}-{tag}",
+        }
+    )
     outcomes = settings.topics.outcomes
     start = await kafka_io.end_offsets(settings, [outcomes])
     worker = services.start("worker", settings, logs / f"worker-{tag}")
@@ -56,8 +59,15 @@ def projection_rows(records: list[Any], settings: Settings) -> tuple[dict[str, l
     with the projection's own row code: what a raw COPY must write to be comparable."""
     batch = Batch()
     for record in records:
-        rec = RecordIn(record.topic, record.partition, record.offset, record.timestamp, record.key, record.value,
-                       tuple(record.headers or ()))
+        rec = RecordIn(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            record.value,
+            tuple(record.headers or ()),
+        )
         if rec.topic == settings.topics.outcomes:
             batch.add_outcome(rec)
         else:
@@ -111,7 +121,8 @@ async def projection_run(
     try:
         await conn.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
         projection = services.start(
-            "projection", settings.model_copy(update={"projection_group": f"{settings.projection_group}-{tag}"}),
+            "projection",
+            settings.model_copy(update={"projection_group": f"{settings.projection_group}-{tag}"}),
             logs / f"projection-{tag}",
         )
         try:

@@ -43,7 +43,10 @@ class Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
             [sys.executable, "-m", "salesflow.cli.main", self.command],
-            env=settings_env(self.settings), stdout=log, stderr=log, cwd=ROOT,
+            env=settings_env(self.settings),
+            stdout=log,
+            stderr=log,
+            cwd=ROOT,
         )
         return self
 
@@ -75,11 +78,14 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
     def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:]) if self.log_path.exists() else ""
+        return (
+            "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:]) if self.log_path.exists() else ""
+        )
 
 
-async def wait_for(check: Callable[[], Awaitable[Any]], *, timeout: float = 60, every: float = 0.25,
-                   what: str = "condition") -> Any:
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 60, every: float = 0.25, what: str = "condition"
+) -> Any:
     """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -46,7 +46,9 @@ def import_handler_modules(settings: Settings) -> None:
         importlib.import_module(name)
 
 
-def build_worker_app(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> tuple[faust.App, PipelineMetrics]:
+def build_worker_app(
+    settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY
+) -> tuple[faust.App, PipelineMetrics]:
     import_handler_modules(settings)
     metrics = PipelineMetrics()
     return create_app(settings, build_processor(settings, metrics, registry)), metrics

@@ -91,4 +91,3 @@ class GroupHasLiveMembers(ReplayError):
         self.group = group
         self.state = state
         self.members = members
-

@@ -8,7 +8,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from salesflow.errors import SalesflowError
-
 from salesflow.kafka_clients import client_options
 from salesflow.settings import Settings
 
@@ -19,7 +18,9 @@ class TopicPlan:
     existing: list[str]
 
 
-async def create_topics(settings: Settings, *, partitions: int | None = None, replication: int | None = None) -> TopicPlan:
+async def create_topics(
+    settings: Settings, *, partitions: int | None = None, replication: int | None = None
+) -> TopicPlan:
     """Create every topic that is missing; leave existing ones as they are."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
@@ -28,15 +29,17 @@ async def create_topics(settings: Settings, *, partitions: int | None = None, re
         wanted = settings.topics.all
         missing = [t for t in wanted if t not in existing]
         if missing:
-            await admin.create_topics([
-                NewTopic(
-                    name=topic,
-                    num_partitions=partitions or settings.topic_partitions,
-                    replication_factor=replication or settings.topic_replication_factor,
-                    topic_configs={"cleanup.policy": "compact"} if topic in settings.topics.compacted else {},
-                )
-                for topic in missing
-            ])
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        name=topic,
+                        num_partitions=partitions or settings.topic_partitions,
+                        replication_factor=replication or settings.topic_replication_factor,
+                        topic_configs={"cleanup.policy": "compact"} if topic in settings.topics.compacted else {},
+                    )
+                    for topic in missing
+                ]
+            )
         return TopicPlan(created=missing, existing=[t for t in wanted if t in existing])
     finally:
         await admin.close()
@@ -51,9 +54,12 @@ async def topic_partitions(settings: Settings, topic: str) -> list[TopicPartitio
     finally:
         await admin.close()
     if described["error_code"] != 0 or not described["partitions"]:
-        raise SalesflowError(f"topic {topic!r} does not exist (error {described['error_code']}): "
-                             "run `salesflow topics create`")
-    return [TopicPartition(topic, p["partition"]) for p in sorted(described["partitions"], key=lambda p: p["partition"])]
+        raise SalesflowError(
+            f"topic {topic!r} does not exist (error {described['error_code']}): run `salesflow topics create`"
+        )
+    return [
+        TopicPartition(topic, p["partition"]) for p in sorted(described["partitions"], key=lambda p: p["partition"])
+    ]
 
 
 async def read_topic(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:

@@ -61,8 +61,11 @@ def explain(settings: Settings, exc: BaseException, timeout: float) -> tuple[str
     if isinstance(exc, UnsupportedSaslMechanismError):
         return "authentication", f"{_detail(exc)}; set SALESFLOW_KAFKA_SASL_MECHANISM to one of them"
     if isinstance(exc, ssl.SSLCertVerificationError):
-        hint = ("; the certificate does not name this host (SALESFLOW_KAFKA_SSL_CHECK_HOSTNAME)"
-                if "hostname" in (exc.verify_message or "").lower() else "")
+        hint = (
+            "; the certificate does not name this host (SALESFLOW_KAFKA_SSL_CHECK_HOSTNAME)"
+            if "hostname" in (exc.verify_message or "").lower()
+            else ""
+        )
         return "tls", (
             f"TLS error: the broker's certificate is not trusted ({exc.verify_message}); trusted CAs: "
             f"{cafile} (SALESFLOW_KAFKA_SSL_CAFILE){hint}"

@@ -36,8 +36,10 @@ def faust_broker_options(settings: Settings) -> dict[str, Any]:
     if "sasl_mechanism" in security:
         # ssl_context=None keeps SASL_PLAINTEXT; a context makes Faust use SASL_SSL.
         options["broker_credentials"] = faust.SASLCredentials(
-            username=security["sasl_plain_username"], password=security["sasl_plain_password"],
-            ssl_context=security.get("ssl_context"), mechanism=security["sasl_mechanism"],
+            username=security["sasl_plain_username"],
+            password=security["sasl_plain_password"],
+            ssl_context=security.get("ssl_context"),
+            mechanism=security["sasl_mechanism"],
         )
     elif "ssl_context" in security:
         options["broker_credentials"] = faust.SSLCredentials(security["ssl_context"])

@@ -28,18 +28,30 @@ class PipelineMetrics:
             "salesflow_events_consumed", "Records read from a source topic", ["topic"], registry=r
         )
         self.events_processed = Counter(
-            "salesflow_events_processed", "Events with a final status, by type and status", ["type", "status"], registry=r
+            "salesflow_events_processed",
+            "Events with a final status, by type and status",
+            ["type", "status"],
+            registry=r,
         )
         self.handler_duration = Histogram(
-            "salesflow_handler_duration_seconds", "Time in one handler call", ["handler"],
-            buckets=DURATION_BUCKETS, registry=r,
+            "salesflow_handler_duration_seconds",
+            "Time in one handler call",
+            ["handler"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
         )
         self.handler_errors = Counter(
-            "salesflow_handler_errors", "Handler calls that raised, by handler and kind", ["handler", "kind"], registry=r
+            "salesflow_handler_errors",
+            "Handler calls that raised, by handler and kind",
+            ["handler", "kind"],
+            registry=r,
         )
         self.freshness = Histogram(
-            "salesflow_event_freshness_seconds", "Processed minus occurred time, replays excluded", ["type"],
-            buckets=FRESHNESS_BUCKETS, registry=r,
+            "salesflow_event_freshness_seconds",
+            "Processed minus occurred time, replays excluded",
+            ["type"],
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
         )
         self.dead_letters = Counter(
             "salesflow_dead_letters", "Records sent to the dead-letter topic, by reason", ["reason"], registry=r
@@ -55,8 +67,10 @@ class PipelineMetrics:
             "salesflow_projection_rows_written", "Rows upserted by the projection, by table", ["table"], registry=r
         )
         self.projection_batch_duration = Histogram(
-            "salesflow_projection_batch_duration_seconds", "Time to write one projection batch",
-            buckets=DURATION_BUCKETS, registry=r,
+            "salesflow_projection_batch_duration_seconds",
+            "Time to write one projection batch",
+            buckets=DURATION_BUCKETS,
+            registry=r,
         )
         self.projection_write_errors = Counter(
             "salesflow_projection_write_errors", "Failed projection batch writes (retried)", registry=r
@@ -77,15 +91,20 @@ class PipelineMetrics:
 def _business_metrics(r: CollectorRegistry) -> dict[str, Counter | Histogram]:
     return {
         "message_processing_latency_seconds": Histogram(
-            "salesflow_message_processing_latency_seconds", "Message sent_at minus queued_at, by channel",
-            ["channel"], buckets=MESSAGE_LATENCY_BUCKETS, registry=r,
+            "salesflow_message_processing_latency_seconds",
+            "Message sent_at minus queued_at, by channel",
+            ["channel"],
+            buckets=MESSAGE_LATENCY_BUCKETS,
+            registry=r,
         ),
         "leads_created_total": Counter("salesflow_leads_created", "Leads created, by source", ["source"], registry=r),
         "autopilot_actions_total": Counter(
             "salesflow_autopilot_actions", "Autopilot actions executed, by outcome", ["outcome"], registry=r
         ),
         "ai_cost_usd_total": Counter("salesflow_ai_cost_usd", "AI cost of autopilot actions, in USD", registry=r),
-        "ai_value_usd_total": Counter("salesflow_ai_value_usd", "Value attributed to autopilot actions, in USD", registry=r),
+        "ai_value_usd_total": Counter(
+            "salesflow_ai_value_usd", "Value attributed to autopilot actions, in USD", registry=r
+        ),
         "messages_sent_total": Counter("salesflow_messages_sent", "Messages sent, by channel", ["channel"], registry=r),
         "sequence_steps_total": Counter(
             "salesflow_sequence_steps", "Sequence steps executed, by status", ["status"], registry=r

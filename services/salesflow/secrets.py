@@ -41,8 +41,10 @@ def read_secret_file(variable: str, path: str) -> str:
     try:
         value = Path(path).expanduser().read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecretFileError(f"{variable}: cannot read {path}: {type(exc).__name__}: "
-                              f"{getattr(exc, 'strerror', None) or 'not UTF-8 text'}") from None
+        raise SecretFileError(
+            f"{variable}: cannot read {path}: {type(exc).__name__}: "
+            f"{getattr(exc, 'strerror', None) or 'not UTF-8 text'}"
+        ) from None
     value = value.rstrip("\r\n")
     if not value:
         raise SecretFileError(f"{variable}: {path} is empty")
@@ -52,8 +54,13 @@ def read_secret_file(variable: str, path: str) -> str:
 class SecretFilesSource(PydanticBaseSettingsSource):
     """A settings source that reads ``<prefix><NAME>_FILE`` for every secret setting."""
 
-    def __init__(self, settings_cls: type[BaseSettings], *, given: typing.Iterable[str] = (),
-                 environ: typing.Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *,
+        given: typing.Iterable[str] = (),
+        environ: typing.Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(settings_cls)
         self.prefix = str(settings_cls.model_config.get("env_prefix", ""))
         self.environ = os.environ if environ is None else environ

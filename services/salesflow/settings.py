@@ -71,8 +71,15 @@ class Settings(FileSecretsSettings):
     database_ssl_key: Path | None = None
 
     @field_validator(
-        "kafka_sasl_username", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile",
-        "database_sslmode", "database_ssl_rootcert", "database_ssl_cert", "database_ssl_key", mode="before",
+        "kafka_sasl_username",
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "database_sslmode",
+        "database_ssl_rootcert",
+        "database_ssl_cert",
+        "database_ssl_key",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

@@ -18,17 +18,29 @@ from tests.infra import Endpoints
 pytestmark = pytest.mark.e2e
 
 REQUIRED = (
-    "processor_events_per_s", "raw_consume_events_per_s", "processor_vs_raw_consume_ratio",
-    "projection_rows_per_s", "raw_copy_rows_per_s", "projection_vs_copy_ratio", "worker_rss_mb",
+    "processor_events_per_s",
+    "raw_consume_events_per_s",
+    "processor_vs_raw_consume_ratio",
+    "projection_rows_per_s",
+    "raw_copy_rows_per_s",
+    "projection_vs_copy_ratio",
+    "worker_rss_mb",
 )
 
 
 def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Path) -> None:
-    env = {**os.environ, "SALESFLOW_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
-           "SALESFLOW_DATABASE_URL": endpoints.database_url}
+    env = {
+        **os.environ,
+        "SALESFLOW_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
+        "SALESFLOW_DATABASE_URL": endpoints.database_url,
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -41,7 +53,10 @@ def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Pa
     assert report["environment"]["cores"] == os.cpu_count()
     assert {"python", "kafka", "postgres", "libraries"} <= set(report["environment"])
     assert set(report["targets"]) == {
-        "processor_vs_raw_consume_ratio", "projection_vs_copy_ratio", "e2e_p99_ms@5000", "worker_rss_mb"
+        "processor_vs_raw_consume_ratio",
+        "projection_vs_copy_ratio",
+        "e2e_p99_ms@5000",
+        "worker_rss_mb",
     }
     assert (tmp_path / "latest.png").stat().st_size > 0
     assert "| processor, events/s" in (tmp_path / "latest.md").read_text()

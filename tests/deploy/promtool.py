@@ -11,5 +11,6 @@ def promtool(*args: str | Path, cwd: Path | None = None) -> subprocess.Completed
     binary = shutil.which("promtool")
     if binary is None:
         raise AssertionError(
-            "promtool is not installed: run scripts/install-system-deps.sh (Debian package prometheus)")
+            "promtool is not installed: run scripts/install-system-deps.sh (Debian package prometheus)"
+        )
     return subprocess.run([binary, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120)

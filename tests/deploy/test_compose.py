@@ -93,10 +93,14 @@ def _mounts(service: dict[str, Any]) -> dict[str, str]:
 
 def test_prometheus_and_grafana_mount_the_rules_and_the_dashboard(compose: dict[str, Any]) -> None:
     prometheus, grafana = _mounts(compose["services"]["prometheus"]), _mounts(compose["services"]["grafana"])
-    assert prometheus == {"/etc/prometheus/prometheus.yml": "./deploy/prometheus/prometheus.yml",
-                          "/etc/prometheus/rules": "./deploy/prometheus/rules"}
-    assert grafana == {"/etc/grafana/provisioning": "./deploy/grafana/provisioning",
-                       "/var/lib/grafana/dashboards": "./deploy/grafana/dashboards"}
+    assert prometheus == {
+        "/etc/prometheus/prometheus.yml": "./deploy/prometheus/prometheus.yml",
+        "/etc/prometheus/rules": "./deploy/prometheus/rules",
+    }
+    assert grafana == {
+        "/etc/grafana/provisioning": "./deploy/grafana/provisioning",
+        "/var/lib/grafana/dashboards": "./deploy/grafana/dashboards",
+    }
     for host in [*prometheus.values(), *grafana.values()]:
         assert (ROOT / host).exists(), host
     provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/salesflow.yml").read_text())
@@ -131,7 +135,7 @@ def test_dockerfile_is_multi_stage_and_runs_as_a_non_root_user() -> None:
     text = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\w+)", text, re.MULTILINE)
     assert len(stages) >= 2, "a build stage and a runtime stage"
-    final = text[text.rindex("\nFROM "):]
+    final = text[text.rindex("\nFROM ") :]
     assert "COPY --from=build" in final
     user = re.findall(r"^USER\s+(\S+)", final, re.MULTILINE)
     assert user and user[-1].split(":")[0] not in ("root", "0")

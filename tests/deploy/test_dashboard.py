@@ -27,8 +27,15 @@ def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_panels_an_operator_needs(dashboard: dict[str, Any]) -> None:
     titles = " | ".join(p["title"] for p in _panels(dashboard))
-    for wanted in ("Events processed by type and status", "Freshness", "Message processing latency",
-                   "error budget left", "burn rate", "Consumer lag", "Dead letters"):
+    for wanted in (
+        "Events processed by type and status",
+        "Freshness",
+        "Message processing latency",
+        "error budget left",
+        "burn rate",
+        "Consumer lag",
+        "Dead letters",
+    ):
         assert wanted in titles, wanted
     exprs = " ".join(t["expr"] for p in _panels(dashboard) for t in p["targets"])
     assert "histogram_quantile(0.99, sum by (le) (rate(salesflow_event_freshness_seconds_bucket" in exprs
@@ -38,8 +45,10 @@ def test_the_panels_an_operator_needs(dashboard: dict[str, Any]) -> None:
 def test_every_query_is_valid_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:
     # promtool parses rule files only: wrap each query in a recording rule, Grafana's variables
     # replaced by what they expand to.
-    rules = [{"record": f"dashboard:query_{i}", "expr": t["expr"].replace("$__rate_interval", "1m")}
-             for i, t in enumerate(t for p in _panels(dashboard) for t in p["targets"])]
+    rules = [
+        {"record": f"dashboard:query_{i}", "expr": t["expr"].replace("$__rate_interval", "1m")}
+        for i, t in enumerate(t for p in _panels(dashboard) for t in p["targets"])
+    ]
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     result = promtool("check", "rules", path)

@@ -37,17 +37,27 @@ SERVICE_MONITOR_SPEC = {
     "required": ["selector", "endpoints"],
     "properties": {
         "selector": {"type": "object", "required": ["matchLabels"]},
-        "endpoints": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["port"],
-            "properties": {"port": {"type": "string"}, "path": {"type": "string"},
-                           "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"}}}},
+        "endpoints": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["port"],
+                "properties": {
+                    "port": {"type": "string"},
+                    "path": {"type": "string"},
+                    "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                },
+            },
+        },
     },
 }
 
 
 def _documents() -> list[tuple[str, dict[str, Any]]]:
-    return [(path.name, doc) for path in sorted(K8S.glob("*.yaml"))
-            for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [
+        (path.name, doc) for path in sorted(K8S.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc
+    ]
 
 
 def _by_kind(kind: str) -> dict[str, dict[str, Any]]:
@@ -57,7 +67,7 @@ def _by_kind(kind: str) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_builtin_resources_match_the_kubernetes_schemas(version: str) -> None:
     checked = 0
-    for name, doc in _documents():
+    for _name, doc in _documents():
         if doc["kind"] not in CUSTOM:
             kubernetes_validate.validate(doc, version, strict=True)
             checked += 1

@@ -45,8 +45,12 @@ def test_promtool_rule_unit_tests_pass() -> None:
 
 
 def _cases() -> list[dict[str, Any]]:
-    return [case for path in RULE_TESTS for test in yaml.safe_load(path.read_text())["tests"]
-            for case in test.get("alert_rule_test", [])]
+    return [
+        case
+        for path in RULE_TESTS
+        for test in yaml.safe_load(path.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+    ]
 
 
 def test_every_alert_is_shown_firing_and_silent() -> None:

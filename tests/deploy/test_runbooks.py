@@ -19,9 +19,13 @@ REPLAY = "salesflow replay offsets --group salesflow-processor --all-topics --to
 
 
 def _alert_rules() -> list[dict[str, Any]]:
-    return [rule for path in (RECORDING_RULES, SLO_ALERTS, SERVICE_ALERTS)
-            for group in yaml.safe_load((ROOT / path).read_text())["groups"]
-            for rule in group["rules"] if "alert" in rule]
+    return [
+        rule
+        for path in (RECORDING_RULES, SLO_ALERTS, SERVICE_ALERTS)
+        for group in yaml.safe_load((ROOT / path).read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
 
 
 ALERTS = sorted({rule["alert"] for rule in _alert_rules()})

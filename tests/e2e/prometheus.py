@@ -27,7 +27,8 @@ def prometheus_binary() -> str:
     found = shutil.which("prometheus")
     if found is None:
         raise AssertionError(
-            "prometheus is not installed: run scripts/install-system-deps.sh (Debian package prometheus)")
+            "prometheus is not installed: run scripts/install-system-deps.sh (Debian package prometheus)"
+        )
     return found
 
 
@@ -40,22 +41,34 @@ class PrometheusServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = workdir / "prometheus.yml"
-        self.config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(path.resolve()) for path in rule_files],
-            "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in targets.items()
-            ],
-        }, sort_keys=False))
+        self.config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(path.resolve()) for path in rule_files],
+                    "scrape_configs": [
+                        {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in targets.items()
+                    ],
+                },
+                sort_keys=False,
+            )
+        )
         self.log_path = workdir / "prometheus.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> PrometheusServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [prometheus_binary(), f"--config.file={self.config}", f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=log, stderr=log, cwd=self.workdir,
+            [
+                prometheus_binary(),
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=log,
+            cwd=self.workdir,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

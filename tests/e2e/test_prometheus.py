@@ -43,10 +43,17 @@ def _iso(value: datetime) -> str:
 
 def _message(lead: str, n: int, channel: str, latency: float) -> dict[str, Any]:
     sent = datetime.now(UTC)
-    return envelope(EventType.MESSAGE_SENT, "acme", {
-        "lead_id": lead, "message_id": f"msg-warm-{n}", "channel": channel,
-        "queued_at": _iso(sent - timedelta(seconds=latency)), "sent_at": _iso(sent),
-    })
+    return envelope(
+        EventType.MESSAGE_SENT,
+        "acme",
+        {
+            "lead_id": lead,
+            "message_id": f"msg-warm-{n}",
+            "channel": channel,
+            "queued_at": _iso(sent - timedelta(seconds=latency)),
+            "sent_at": _iso(sent),
+        },
+    )
 
 
 def warmup_events() -> list[dict[str, Any]]:
@@ -54,11 +61,22 @@ def warmup_events() -> list[dict[str, Any]]:
     lead = "lead-warmup"
     return [
         envelope(EventType.LEAD_CREATED, "acme", {"lead_id": lead, "source": "api"}),
-        envelope(EventType.AUTOPILOT_ACTION_EXECUTED, "acme", {
-            "lead_id": lead, "action_id": "act-warmup", "action_type": "qualify_lead", "cost_usd": 0.1,
-            "outcome": "succeeded"}),
-        envelope(EventType.SEQUENCE_STEP_EXECUTED, "acme", {
-            "lead_id": lead, "sequence_id": "seq-warmup", "step_index": 0, "action": "email", "status": "executed"}),
+        envelope(
+            EventType.AUTOPILOT_ACTION_EXECUTED,
+            "acme",
+            {
+                "lead_id": lead,
+                "action_id": "act-warmup",
+                "action_type": "qualify_lead",
+                "cost_usd": 0.1,
+                "outcome": "succeeded",
+            },
+        ),
+        envelope(
+            EventType.SEQUENCE_STEP_EXECUTED,
+            "acme",
+            {"lead_id": lead, "sequence_id": "seq-warmup", "step_index": 0, "action": "email", "status": "executed"},
+        ),
         *(_message(lead, n, channel, FAST_SECONDS) for n, channel in enumerate(CHANNELS * 2)),
     ]
 
@@ -101,8 +119,10 @@ def prometheus(pipeline: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
     jobs = {job.name: job.job for job in load_spec(ROOT / SPEC_PATH).jobs}
     server = PrometheusServer(
         tmp_path_factory.mktemp("prometheus"),
-        targets={jobs["worker"]: f"127.0.0.1:{pipeline.worker_metrics_port}",
-                 jobs["projection"]: f"127.0.0.1:{pipeline.projection_metrics_port}"},
+        targets={
+            jobs["worker"]: f"127.0.0.1:{pipeline.worker_metrics_port}",
+            jobs["projection"]: f"127.0.0.1:{pipeline.projection_metrics_port}",
+        },
         rule_files=[ROOT / path for path in (RECORDING_RULES, SLO_ALERTS, SERVICE_ALERTS)],
     ).start()
     yield server
@@ -126,6 +146,7 @@ async def _send_invalid(settings: Settings) -> int:
 def _equals(server: PrometheusServer, promql: str, expected: float) -> Any:
     async def check() -> bool:
         return server.value(promql) == expected
+
     return check
 
 
@@ -136,32 +157,44 @@ async def test_sli_recording_rules_read_what_the_pipeline_did(pipeline: Settings
 
     # Invalid records first: they prove the worker consumes, and count in no SLI.
     invalid = await _send_invalid(pipeline)
-    await wait_for(_equals(prometheus, "sum(salesflow_dead_letters_total)", invalid), timeout=90,
-                   what="the dead letters in Prometheus")
+    await wait_for(
+        _equals(prometheus, "sum(salesflow_dead_letters_total)", invalid),
+        timeout=90,
+        what="the dead letters in Prometheus",
+    )
     warmup = warmup_events()
     await _produce(pipeline, warmup)
-    await wait_for(_equals(prometheus, "sum(salesflow_events_processed_total)", len(warmup)), timeout=30,
-                   what="the warm-up in Prometheus")
+    await wait_for(
+        _equals(prometheus, "sum(salesflow_events_processed_total)", len(warmup)),
+        timeout=30,
+        what="the warm-up in Prometheus",
+    )
 
     load = Load()
     for _ in range(BATCHES):
         await _produce(pipeline, load.batch(LOAD_EVENTS // BATCHES))
         await asyncio.sleep(1)
-    await wait_for(_equals(prometheus, "sum(salesflow_events_processed_total)", len(warmup) + LOAD_EVENTS),
-                   timeout=60, what="every outcome in Prometheus")
+    await wait_for(
+        _equals(prometheus, "sum(salesflow_events_processed_total)", len(warmup) + LOAD_EVENTS),
+        timeout=60,
+        what="every outcome in Prometheus",
+    )
     await asyncio.sleep(3)  # a few more scrapes and rule evaluations after the last event
 
-    read = {q: prometheus.value(q) for q in (
-        'slo:sli_error:ratio_rate5m{slo="processing-success"}',
-        'slo:sli_error:ratio_rate5m{slo="freshness"}',
-        'slo:sli_error:ratio_rate5m{slo="message-latency"}',
-        'slo:sli_error:ratio_rate1h{slo="message-latency"}',
-        'slo:error_budget_remaining:ratio{slo="processing-success"}',
-        'slo:error_budget_remaining:ratio{slo="message-latency"}',
-        "sum(salesflow_dead_letters_total)",
-        "sum(salesflow_events_processed_total)",
-        'sum(salesflow_events_consumed_total{job="salesflow-worker"})',
-    )}
+    read = {
+        q: prometheus.value(q)
+        for q in (
+            'slo:sli_error:ratio_rate5m{slo="processing-success"}',
+            'slo:sli_error:ratio_rate5m{slo="freshness"}',
+            'slo:sli_error:ratio_rate5m{slo="message-latency"}',
+            'slo:sli_error:ratio_rate1h{slo="message-latency"}',
+            'slo:error_budget_remaining:ratio{slo="processing-success"}',
+            'slo:error_budget_remaining:ratio{slo="message-latency"}',
+            "sum(salesflow_dead_letters_total)",
+            "sum(salesflow_events_processed_total)",
+            'sum(salesflow_events_consumed_total{job="salesflow-worker"})',
+        )
+    }
     alerts = prometheus.query('ALERTS{alertstate="firing"}')
     firing = {(a["metric"]["alertname"], a["metric"].get("severity")) for a in alerts}
     slow_share = load.slow / load.messages
@@ -185,4 +218,3 @@ async def test_sli_recording_rules_read_what_the_pipeline_did(pipeline: Settings
     assert not {name for name, _ in firing} & {"SalesflowProcessingSuccessBudgetBurn", "SalesflowFreshnessBudgetBurn"}
     assert read["sum(salesflow_dead_letters_total)"] == invalid
     assert read['sum(salesflow_events_consumed_total{job="salesflow-worker"})'] == invalid + len(warmup) + LOAD_EVENTS
-

@@ -48,9 +48,14 @@ async def fault_settings(fault_stack: DedicatedStack) -> Callable[..., Any]:
         url = admin.set(database=f"f_{run}").render_as_string(hide_password=False)
         await asyncio.to_thread(migrate.upgrade, url)
         values: dict[str, Any] = {
-            "kafka_bootstrap_servers": fault_stack.bootstrap, "database_url": url,
-            "topic_prefix": f"f{run}.", "processor_group": f"processor-{run}", "projection_group": f"projection-{run}",
-            "topic_partitions": 6, "worker_metrics_port": 0, "projection_metrics_port": 0,
+            "kafka_bootstrap_servers": fault_stack.bootstrap,
+            "database_url": url,
+            "topic_prefix": f"f{run}.",
+            "processor_group": f"processor-{run}",
+            "projection_group": f"projection-{run}",
+            "topic_partitions": 6,
+            "worker_metrics_port": 0,
+            "projection_metrics_port": 0,
             "worker_data_dir": f"/tmp/salesflow-faults-{run}",
         }
         settings = Settings(**{**values, **overrides})

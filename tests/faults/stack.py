@@ -16,7 +16,6 @@ from salesflow.devstack.postgres import PostgresConfig
 from salesflow.devstack.stack import ensure_kafka_jars
 
 
-
 def free_port() -> int:
     """A loopback port nobody listens on now (so several suites can run side by side)."""
     with socket.socket() as sock:
@@ -33,8 +32,13 @@ class DedicatedStack:
     def under(cls, state_dir: Path) -> DedicatedStack:
         libs = ensure_kafka_jars()
         return cls(
-            kafka=KafkaConfig(state_dir=state_dir, port=free_port(), controller_port=free_port(),
-                              version=kafka_version(), jar_dir=libs),
+            kafka=KafkaConfig(
+                state_dir=state_dir,
+                port=free_port(),
+                controller_port=free_port(),
+                version=kafka_version(),
+                jar_dir=libs,
+            ),
             postgres=PostgresConfig(state_dir=state_dir, port=free_port()),
         )
 

@@ -29,11 +29,17 @@ def doom_every_seventh_lead(event: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_transient_failures_recover_and_permanent_failures_fail_with_the_error(
-    fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine],
-    supervisor: Supervisor, monkeypatch: pytest.MonkeyPatch,
+    fault_settings: Callable[..., Any],
+    fault_engine_for: Callable[[Settings], AsyncEngine],
+    supervisor: Supervisor,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = await fault_settings(handler_modules="tests.faults.plugins", handler_max_attempts=12,
-                                    handler_backoff_seconds=0.2, handler_backoff_max_seconds=1.0)
+    settings = await fault_settings(
+        handler_modules="tests.faults.plugins",
+        handler_max_attempts=12,
+        handler_backoff_seconds=0.2,
+        handler_backoff_max_seconds=1.0,
+    )
     engine = fault_engine_for(settings)
     workload = Workload(settings, count=3_000, rate=500.0, transform=doom_every_seventh_lead)
     # The CRM the flaky handler calls is down for the first 2 seconds of the stream.
@@ -43,21 +49,43 @@ async def test_transient_failures_recover_and_permanent_failures_fail_with_the_e
     await asyncio.create_task(workload.run())
     await settle(engine, workload)
 
-    doomed = {i for i, e in workload.events.items() if e["data"]["lead_id"].startswith(DOOMED_PREFIX)
-              and e["type"] == "lead.created"}
-    verdict = await check(engine, workload.events, workload.acknowledged,
-                          expected_status={i: "failed" for i in doomed})
+    doomed = {
+        i
+        for i, e in workload.events.items()
+        if e["data"]["lead_id"].startswith(DOOMED_PREFIX) and e["type"] == "lead.created"
+    }
+    verdict = await check(
+        engine, workload.events, workload.acknowledged, expected_status=dict.fromkeys(doomed, "failed")
+    )
     async with engine.connect() as conn:
-        failed = (await conn.execute(text(
-            "SELECT id, attempts, error_message FROM events WHERE status = 'failed' AND id = ANY(:ids)"),
-            {"ids": [UUID(i) for i in workload.acknowledged]})).all()
-        retried = (await conn.execute(text(
-            "SELECT count(*) FROM events WHERE status = 'processed' AND attempts > 1 AND type = 'message.sent' "
-            "AND id = ANY(:ids)"), {"ids": [UUID(i) for i in workload.acknowledged]})).scalar_one()
-    print(verdict.line("handler faults", events=workload.count, doomed=len(doomed), failed=len(failed),
-                       processed_after_retries=retried))
+        failed = (
+            await conn.execute(
+                text("SELECT id, attempts, error_message FROM events WHERE status = 'failed' AND id = ANY(:ids)"),
+                {"ids": [UUID(i) for i in workload.acknowledged]},
+            )
+        ).all()
+        retried = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM events WHERE status = 'processed' AND attempts > 1 AND type = 'message.sent' "
+                    "AND id = ANY(:ids)"
+                ),
+                {"ids": [UUID(i) for i in workload.acknowledged]},
+            )
+        ).scalar_one()
+    print(
+        verdict.line(
+            "handler faults",
+            events=workload.count,
+            doomed=len(doomed),
+            failed=len(failed),
+            processed_after_retries=retried,
+        )
+    )
     assert doomed and {str(r.id) for r in failed} == doomed & workload.acknowledged
-    assert all(r.attempts == 1 and "faults.doomed_enrichment: ValueError: enrichment rejected lead" in r.error_message
-               for r in failed), "a permanent error is not retried and its message is kept"
+    assert all(
+        r.attempts == 1 and "faults.doomed_enrichment: ValueError: enrichment rejected lead" in r.error_message
+        for r in failed
+    ), "a permanent error is not retried and its message is kept"
     assert retried > 0, "messages sent while the CRM was down should succeed after retries"
     assert (verdict.lost, verdict.duplicates, verdict.wrong_status) == (0, 0, 0)

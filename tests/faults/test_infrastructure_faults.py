@@ -22,8 +22,10 @@ pytestmark = pytest.mark.faults
 
 
 async def test_broker_killed_with_sigkill_during_produce_and_consume(
-    fault_stack: DedicatedStack, fault_settings: Callable[..., Any],
-    fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor,
+    fault_stack: DedicatedStack,
+    fault_settings: Callable[..., Any],
+    fault_engine_for: Callable[[Settings], AsyncEngine],
+    supervisor: Supervisor,
 ) -> None:
     settings = await fault_settings()
     engine = fault_engine_for(settings)
@@ -41,15 +43,24 @@ async def test_broker_killed_with_sigkill_during_produce_and_consume(
     await producing
     recovery = await settle(engine, workload, timeout=300)
     verdict = await check(engine, workload.events, workload.acknowledged)
-    print(verdict.line("broker SIGKILL", events=workload.count, failed_sends=workload.failed_sends,
-                       broker_down_s=f"{downtime:.1f}", service_restarts=supervisor.restarts,
-                       recover_s=f"{recovery:.1f}"))
+    print(
+        verdict.line(
+            "broker SIGKILL",
+            events=workload.count,
+            failed_sends=workload.failed_sends,
+            broker_down_s=f"{downtime:.1f}",
+            service_restarts=supervisor.restarts,
+            recover_s=f"{recovery:.1f}",
+        )
+    )
     assert_clean(verdict)
 
 
 async def test_postgres_stopped_for_several_seconds(
-    fault_stack: DedicatedStack, fault_settings: Callable[..., Any],
-    fault_engine_for: Callable[[Settings], AsyncEngine], supervisor: Supervisor,
+    fault_stack: DedicatedStack,
+    fault_settings: Callable[..., Any],
+    fault_engine_for: Callable[[Settings], AsyncEngine],
+    supervisor: Supervisor,
 ) -> None:
     settings = await fault_settings()
     workload = Workload(settings, count=10_000, rate=1_000.0)
@@ -65,8 +76,15 @@ async def test_postgres_stopped_for_several_seconds(
     recovery = await settle(engine, workload)
     verdict = await check(engine, workload.events, workload.acknowledged)
     retried = "projection write failed" in projection.log_path.read_text(errors="replace")
-    print(verdict.line("postgres stopped 6s", events=workload.count, projection_retried=retried,
-                       service_restarts=supervisor.restarts, recover_s=f"{recovery:.1f}"))
+    print(
+        verdict.line(
+            "postgres stopped 6s",
+            events=workload.count,
+            projection_retried=retried,
+            service_restarts=supervisor.restarts,
+            recover_s=f"{recovery:.1f}",
+        )
+    )
     assert retried, "the projection never saw Postgres go away: the test did not test anything"
     assert supervisor.restarts == 0, "the projection should ride out the outage, not crash"
     assert_clean(verdict)

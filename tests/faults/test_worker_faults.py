@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -62,8 +62,12 @@ class LoadedRun:
         return await check(self.engine, self.workload.events, self.workload.acknowledged), recovery
 
 
-async def under_load(fault_settings: Callable[..., Any], fault_engine_for: Callable[[Settings], AsyncEngine],
-                     count: int, rate: float = RATE) -> LoadedRun:
+async def under_load(
+    fault_settings: Callable[..., Any],
+    fault_engine_for: Callable[[Settings], AsyncEngine],
+    count: int,
+    rate: float = RATE,
+) -> LoadedRun:
     settings = await fault_settings()
     workload = Workload(settings, count=count, rate=rate)
     return LoadedRun(settings, fault_engine_for(settings), workload, asyncio.create_task(workload.run()))
@@ -81,8 +85,11 @@ async def test_worker_killed_with_sigkill_three_times(
         worker.kill()  # the supervisor starts it again, as a process manager would
         kills += 1
     verdict, recovery = await run.finish()
-    print(verdict.line("worker SIGKILL", events=EVENTS, kills=kills, restarts=supervisor.restarts,
-                       recover_s=f"{recovery:.1f}"))
+    print(
+        verdict.line(
+            "worker SIGKILL", events=EVENTS, kills=kills, restarts=supervisor.restarts, recover_s=f"{recovery:.1f}"
+        )
+    )
     assert kills == 3 and supervisor.restarts >= 3
     assert_clean(verdict)
 
@@ -149,8 +156,7 @@ async def test_a_burst_is_absorbed_with_bounded_memory(
     sampling = False
     await sampler
     verdict = await check(engine, workload.events, workload.acknowledged)
-    print(verdict.line("burst", events=workload.count, worker_peak_rss_mb=peak // 2**20,
-                       drain_s=f"{recovery:.1f}"))
+    print(verdict.line("burst", events=workload.count, worker_peak_rss_mb=peak // 2**20, drain_s=f"{recovery:.1f}"))
     assert_clean(verdict)
     # Generous bound: the point is that 30,000 queued events (about 12 MB on the wire, several times
     # that as Python objects) are not all held at once.

@@ -30,8 +30,11 @@ FACT_ROWS: dict[str, dict[str, int]] = {
 def expected_fact_rows(event: dict[str, Any]) -> dict[str, int]:
     rows = dict(FACT_ROWS[event["type"]])
     data = event["data"]
-    if event["type"] == "sequence.step_executed" and data["status"] != "failed" \
-            and data["step_index"] >= data["step_count"] - 1:
+    if (
+        event["type"] == "sequence.step_executed"
+        and data["status"] != "failed"
+        and data["step_index"] >= data["step_count"] - 1
+    ):
         rows["funnel_facts"] += 1
     return rows
 

@@ -71,19 +71,45 @@ async def seed(settings: Settings, engine: AsyncEngine, tenants: tuple[str, ...]
                 event = make_event(event_type, tenant, offset_s=3600 * n + t, lead_id=f"lead-{n}")
                 sent = await (await producer.send_event(event))
                 occurred = T0 + timedelta(seconds=3600 * n + t)
-                rows.append({
-                    "id": UUID(event["id"]), "type": event_type.value, "tenant_id": tenant, "lead_id": f"lead-{n}",
-                    "status": status, "created_at": occurred,
-                    "processed_at": None if status == "pending" else occurred + timedelta(seconds=1),
-                    "error_message": "analytics.lead_funnel: RuntimeError: bug" if status == "failed" else None,
-                    "source_topic": sent.topic, "source_partition": sent.partition, "source_offset": sent.offset,
-                    "payload": event, "attempts": 1,
-                })
-                facts.append({"event_id": UUID(event["id"]), "tenant_id": tenant, "lead_id": f"lead-{n}",
-                              "occurred_at": occurred, "stage": "created"})
-            actions.append({"event_id": uuid4(), "tenant_id": tenant, "lead_id": "lead-0", "occurred_at": T0,
-                            "action_id": "a", "action_type": "send_message", "outcome": "succeeded",
-                            "cost_usd": 0.5 * (t + 1), "value_usd": 5.0 * (t + 1)})
+                rows.append(
+                    {
+                        "id": UUID(event["id"]),
+                        "type": event_type.value,
+                        "tenant_id": tenant,
+                        "lead_id": f"lead-{n}",
+                        "status": status,
+                        "created_at": occurred,
+                        "processed_at": None if status == "pending" else occurred + timedelta(seconds=1),
+                        "error_message": "analytics.lead_funnel: RuntimeError: bug" if status == "failed" else None,
+                        "source_topic": sent.topic,
+                        "source_partition": sent.partition,
+                        "source_offset": sent.offset,
+                        "payload": event,
+                        "attempts": 1,
+                    }
+                )
+                facts.append(
+                    {
+                        "event_id": UUID(event["id"]),
+                        "tenant_id": tenant,
+                        "lead_id": f"lead-{n}",
+                        "occurred_at": occurred,
+                        "stage": "created",
+                    }
+                )
+            actions.append(
+                {
+                    "event_id": uuid4(),
+                    "tenant_id": tenant,
+                    "lead_id": "lead-0",
+                    "occurred_at": T0,
+                    "action_id": "a",
+                    "action_type": "send_message",
+                    "outcome": "succeeded",
+                    "cost_usd": 0.5 * (t + 1),
+                    "value_usd": 5.0 * (t + 1),
+                }
+            )
     async with engine.begin() as conn:
         await conn.execute(insert(events), rows)
         await conn.execute(insert(funnel_facts), facts)
@@ -116,8 +142,11 @@ async def test_an_event_by_id(api: Seeded) -> None:
     assert (body["id"], body["tenant_id"], body["status"]) == (str(row["id"]), tenant, "failed")
     assert body["type"] == row["type"]
     assert body["error_message"] == row["error_message"] and body["replay_count"] == 0
-    assert body["source"] == {"topic": row["source_topic"], "partition": row["source_partition"],
-                              "offset": row["source_offset"]}
+    assert body["source"] == {
+        "topic": row["source_topic"],
+        "partition": row["source_partition"],
+        "offset": row["source_offset"],
+    }
     assert body["payload"]["id"] == str(row["id"])
 
 
@@ -170,15 +199,18 @@ async def test_pending_backlog(api: Seeded) -> None:
         assert [e["id"] for e in page["items"]] == [str(r["id"]) for r in api.of(tenant, status="pending")]
 
 
-@pytest.mark.parametrize(("params", "status", "says"), [
-    ({"cursor": "garbage"}, 400, "invalid cursor"),
-    ({"since": "2026-11-24T12:00:00Z", "until": "2026-11-24T11:00:00Z"}, 400, "`since` must be before `until`"),
-    ({"since": "0001-01-01T00:00:00+14:00"}, 400, "out of range"),
-    ({"limit": 501}, 422, "less than or equal to 500"),
-    ({"status": "lost"}, 422, "Input should be"),
-    ({"type": "lead.merged"}, 422, "Input should be"),
-    ({"tenant_id": "a\x00b"}, 422, "should match pattern"),
-])
+@pytest.mark.parametrize(
+    ("params", "status", "says"),
+    [
+        ({"cursor": "garbage"}, 400, "invalid cursor"),
+        ({"since": "2026-11-24T12:00:00Z", "until": "2026-11-24T11:00:00Z"}, 400, "`since` must be before `until`"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, 400, "out of range"),
+        ({"limit": 501}, 422, "less than or equal to 500"),
+        ({"status": "lost"}, 422, "Input should be"),
+        ({"type": "lead.merged"}, 422, "Input should be"),
+        ({"tenant_id": "a\x00b"}, 422, "should match pattern"),
+    ],
+)
 async def test_bad_input_is_a_4xx_that_says_why(api: Seeded, params: dict[str, Any], status: int, says: str) -> None:
     answer = await api.get("/api/events", TENANTS[0], **params)
     assert answer.status_code == status, answer.text
@@ -205,8 +237,11 @@ async def test_replay_one_event_republishes_its_record_marked(api: Seeded) -> No
     assert answer.status_code == 202, answer.text
     body = answer.json()
     assert body["status"] == "republished"
-    assert body["original"] == {"topic": row["source_topic"], "partition": row["source_partition"],
-                                "offset": row["source_offset"]}
+    assert body["original"] == {
+        "topic": row["source_topic"],
+        "partition": row["source_partition"],
+        "offset": row["source_offset"],
+    }
     copy = await last_record(api.settings, row["source_topic"], row["source_partition"])
     assert copy.offset == body["republished"]["offset"]
     assert str(row["id"]).encode() in copy.value and copy.key == f"{tenant}:{row['lead_id']}".encode()
@@ -220,19 +255,32 @@ async def test_replay_of_a_record_no_longer_in_kafka_is_a_409(api: Seeded, engin
     tenant, ghost = TENANTS[0], uuid4()
     topic = api.settings.topics.source(EventType.LEAD_CREATED)
     async with engine.begin() as conn:
-        await conn.execute(insert(events), [{
-            "id": ghost, "type": "lead.created", "tenant_id": tenant, "status": "failed",
-            "created_at": datetime.now(UTC),
-            "source_topic": topic, "source_partition": 0, "source_offset": 10_000,  # beyond the log end
-        }])
+        await conn.execute(
+            insert(events),
+            [
+                {
+                    "id": ghost,
+                    "type": "lead.created",
+                    "tenant_id": tenant,
+                    "status": "failed",
+                    "created_at": datetime.now(UTC),
+                    "source_topic": topic,
+                    "source_partition": 0,
+                    "source_offset": 10_000,  # beyond the log end
+                }
+            ],
+        )
     answer = await api.client.post(f"/api/events/{ghost}/replay", headers=auth(tenant))
     assert answer.status_code == 409 and "source_gone" in answer.json()["detail"]
 
 
 async def test_batch_replay_takes_the_callers_oldest_failed_events(api: Seeded) -> None:
     tenant = TENANTS[1]
-    answer = await api.client.post("/api/events/replay/batch", headers=auth(tenant),
-                                   params={"event_type": "lead.created", "status": "failed", "limit": 1})
+    answer = await api.client.post(
+        "/api/events/replay/batch",
+        headers=auth(tenant),
+        params={"event_type": "lead.created", "status": "failed", "limit": 1},
+    )
     assert answer.status_code == 202, answer.text
     body = answer.json()
     oldest = min(api.of(tenant, status="failed", type="lead.created"), key=lambda r: r["created_at"])
@@ -246,11 +294,19 @@ async def test_batch_replay_takes_the_callers_oldest_failed_events(api: Seeded) 
 async def test_analytics_per_tenant_and_day(api: Seeded) -> None:
     for t, tenant in enumerate(TENANTS):
         funnel = (await api.get("/api/analytics/funnel", tenant)).json()["items"]
-        assert funnel == [{"tenant_id": tenant, "day": "2026-11-24", "stage": "created", "leads": len(STATUSES),
-                           "events": len(STATUSES)}]
+        assert funnel == [
+            {
+                "tenant_id": tenant,
+                "day": "2026-11-24",
+                "stage": "created",
+                "leads": len(STATUSES),
+                "events": len(STATUSES),
+            }
+        ]
         roi = (await api.get("/api/analytics/ai-roi", tenant, since="2026-11-24", until="2026-11-24")).json()["items"]
         assert [(r["tenant_id"], r["cost_usd"], r["value_usd"], r["roi"]) for r in roi] == [
-            (tenant, 0.5 * (t + 1), 5.0 * (t + 1), 10.0)]
+            (tenant, 0.5 * (t + 1), 5.0 * (t + 1), 10.0)
+        ]
         assert (await api.get("/api/analytics/attribution", tenant)).json() == {"items": []}
     admin = (await api.get("/api/analytics/ai-roi", None, tenant_id=TENANTS[1])).json()["items"]
     assert [r["tenant_id"] for r in admin] == [TENANTS[1]]

@@ -56,12 +56,17 @@ def api_url(
 
     asyncio.run(prepare())
     port = free_port()
-    env = {**settings_env(settings), "SALESFLOW_API_TOKENS": json.dumps(TOKENS),
-           "SALESFLOW_API_ADMIN_TOKENS": json.dumps([ADMIN]), "SALESFLOW_API_PORT": str(port)}
+    env = {
+        **settings_env(settings),
+        "SALESFLOW_API_TOKENS": json.dumps(TOKENS),
+        "SALESFLOW_API_ADMIN_TOKENS": json.dumps([ADMIN]),
+        "SALESFLOW_API_PORT": str(port),
+    }
     log = tmp_path_factory.mktemp("api") / "api.log"
     with open(log, "ab") as out:
-        server = subprocess.Popen([sys.executable, "-m", "salesflow.cli.main", "api"], env=env, cwd=ROOT,
-                                  stdout=out, stderr=out)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "salesflow.cli.main", "api"], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, server, log)
@@ -95,9 +100,25 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None
 @pytest.mark.parametrize("token", [TOKENS[TENANTS[0]], ADMIN], ids=["tenant", "admin"])
 def test_schemathesis_finds_no_server_error_and_no_deviation_from_the_spec(api_url: str, token: str) -> None:
     done = subprocess.run(
-        [str(SCHEMATHESIS), "run", f"{api_url}/openapi.json", "-H", f"Authorization: Bearer {token}", *CHECKS,
-         "--max-examples", "15", "--seed", "20261124", "--workers", "2", "--no-color"],
-        capture_output=True, text=True, timeout=240, cwd=ROOT,
+        [
+            str(SCHEMATHESIS),
+            "run",
+            f"{api_url}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {token}",
+            *CHECKS,
+            "--max-examples",
+            "15",
+            "--seed",
+            "20261124",
+            "--workers",
+            "2",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout

@@ -45,8 +45,14 @@ class Dlq:
         return self.settings.topics.source(EventType.LEAD_CREATED)
 
     def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "salesflow.cli.main", "dlq", *args],
-                              env=settings_env(self.settings), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "salesflow.cli.main", "dlq", *args],
+            env=settings_env(self.settings),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if ok:
             assert done.returncode == 0, done.stdout + done.stderr
         return done
@@ -82,9 +88,11 @@ async def dlq(settings_factory: SettingsFactory, service_factory: Any, database_
     del missing_source["data"]["source"]
     topic = settings.topics.source(EventType.LEAD_CREATED)
     async with event_producer(settings) as producer:
-        for raw, key, extra in ((b"not json at all", b"dlq-tenant:lead-x", []),
-                                (orjson.dumps(missing_source), b"dlq-tenant:lead-bad", []),
-                                (value, b"dlq-tenant:lead-big", headers)):
+        for raw, key, extra in (
+            (b"not json at all", b"dlq-tenant:lead-x", []),
+            (orjson.dumps(missing_source), b"dlq-tenant:lead-bad", []),
+            (value, b"dlq-tenant:lead-big", headers),
+        ):
             await (await producer.send_raw(topic, raw, key=key, headers=extra))
     engine = create_engine(database_url)
     found = Dlq(settings, engine, worker, UUID(event["id"]), service_factory)
@@ -101,8 +109,9 @@ async def test_list_shows_each_dead_letter_with_its_reason(dlq: Dlq) -> None:
     listed = orjson.loads((await asyncio.to_thread(dlq.cli, "list", "--topic", dlq.topic, "--json")).stdout)
     assert sorted(r["reason"] for r in listed) == ["missing_field", "not_json", "too_large"]
     assert all(r["id"] == f"{dlq.topic}:{r['partition']}:{r['offset']}" and r["redriven_at"] is None for r in listed)
-    only = orjson.loads((await asyncio.to_thread(dlq.cli, "list", "--reason", "too_large", "--topic", dlq.topic,
-                                                 "--json")).stdout)
+    only = orjson.loads(
+        (await asyncio.to_thread(dlq.cli, "list", "--reason", "too_large", "--topic", dlq.topic, "--json")).stdout
+    )
     assert [r["reason"] for r in only] == ["too_large"]
     table = (await asyncio.to_thread(dlq.cli, "list", "--topic", dlq.topic)).stdout
     assert "REASON" in table and "missing_field" in table and "data.source" in table

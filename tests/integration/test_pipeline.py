@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
 from collections import Counter
@@ -47,16 +48,51 @@ def lead_journeys() -> list[dict[str, Any]]:
             lead = f"lead-{n}"
             autopilot = n % 2 == 0
             t = n * 10.0
-            events.append(make_event(EventType.LEAD_CREATED, tenant, t, lead_id=lead, autopilot=autopilot,
-                                     source="web_form" if n < 4 else "referral"))
+            events.append(
+                make_event(
+                    EventType.LEAD_CREATED,
+                    tenant,
+                    t,
+                    lead_id=lead,
+                    autopilot=autopilot,
+                    source="web_form" if n < 4 else "referral",
+                )
+            )
             if autopilot:
-                events.append(make_event(EventType.AUTOPILOT_ACTION_EXECUTED, tenant, t + 1, lead_id=lead,
-                                         action_id=f"act-{n}", cost_usd=0.25, value_usd=2.5))
-            events.append(make_event(EventType.MESSAGE_SENT, tenant, t + 2, lead_id=lead, message_id=f"m-{n}",
-                                     queued_at="2026-11-24T11:59:30Z", sent_at="2026-11-24T12:00:00Z"))
+                events.append(
+                    make_event(
+                        EventType.AUTOPILOT_ACTION_EXECUTED,
+                        tenant,
+                        t + 1,
+                        lead_id=lead,
+                        action_id=f"act-{n}",
+                        cost_usd=0.25,
+                        value_usd=2.5,
+                    )
+                )
+            events.append(
+                make_event(
+                    EventType.MESSAGE_SENT,
+                    tenant,
+                    t + 2,
+                    lead_id=lead,
+                    message_id=f"m-{n}",
+                    queued_at="2026-11-24T11:59:30Z",
+                    sent_at="2026-11-24T12:00:00Z",
+                )
+            )
             for step in range(3):
-                events.append(make_event(EventType.SEQUENCE_STEP_EXECUTED, tenant, t + 3 + step, lead_id=lead,
-                                         step_index=step, step_count=3, status="executed"))
+                events.append(
+                    make_event(
+                        EventType.SEQUENCE_STEP_EXECUTED,
+                        tenant,
+                        t + 3 + step,
+                        lead_id=lead,
+                        step_index=step,
+                        step_count=3,
+                        status="executed",
+                    )
+                )
     return events
 
 
@@ -97,7 +133,9 @@ async def final_count(engine: AsyncEngine, ids: list[UUID]) -> int:
 
 
 @pytest.fixture(scope="module")
-async def processed(pipeline_settings: Settings, journeys: list[dict[str, Any]], database_url: str) -> AsyncIterator[AsyncEngine]:
+async def processed(
+    pipeline_settings: Settings, journeys: list[dict[str, Any]], database_url: str
+) -> AsyncIterator[AsyncEngine]:
     from salesflow.db.engine import create_engine
 
     engine = create_engine(database_url)
@@ -114,14 +152,23 @@ async def _all_final(engine: AsyncEngine, ids: list[UUID]) -> bool:
 
 
 async def _dead_letters(engine: AsyncEngine, settings: Settings, expected: int) -> bool:
-    found = await rows(engine, "SELECT count(*) AS n FROM dead_letters WHERE topic = :t",
-                       t=settings.topics.source(EventType.LEAD_CREATED))
+    found = await rows(
+        engine,
+        "SELECT count(*) AS n FROM dead_letters WHERE topic = :t",
+        t=settings.topics.source(EventType.LEAD_CREATED),
+    )
     return found[0]["n"] >= expected
 
 
-async def test_every_valid_event_is_processed_with_its_type_tenant_and_time(processed: AsyncEngine, journeys: list[dict[str, Any]]) -> None:
-    found = {r["id"]: r for r in await rows(processed, "SELECT * FROM events WHERE id = ANY(:ids)",
-                                             ids=[UUID(e["id"]) for e in journeys])}
+async def test_every_valid_event_is_processed_with_its_type_tenant_and_time(
+    processed: AsyncEngine, journeys: list[dict[str, Any]]
+) -> None:
+    found = {
+        r["id"]: r
+        for r in await rows(
+            processed, "SELECT * FROM events WHERE id = ANY(:ids)", ids=[UUID(e["id"]) for e in journeys]
+        )
+    }
     for event in journeys:
         row = found[UUID(event["id"])]
         assert row["status"] == "processed", row
@@ -133,35 +180,53 @@ async def test_every_valid_event_is_processed_with_its_type_tenant_and_time(proc
         assert row["source_topic"].endswith(".v1") and row["source_offset"] >= 0
 
 
-async def test_every_invalid_record_is_dead_lettered_with_its_reason(processed: AsyncEngine, pipeline_settings: Settings) -> None:
-    found = await rows(processed, "SELECT reason, raw FROM dead_letters WHERE topic = :t",
-                       t=pipeline_settings.topics.source(EventType.LEAD_CREATED))
+async def test_every_invalid_record_is_dead_lettered_with_its_reason(
+    processed: AsyncEngine, pipeline_settings: Settings
+) -> None:
+    found = await rows(
+        processed,
+        "SELECT reason, raw FROM dead_letters WHERE topic = :t",
+        t=pipeline_settings.topics.source(EventType.LEAD_CREATED),
+    )
     assert sorted((r["raw"], r["reason"]) for r in found) == sorted(INVALID)
 
 
 async def test_facts_and_views_hold_the_expected_numbers(processed: AsyncEngine) -> None:
-    funnel = await rows(processed, "SELECT tenant_id, stage, sum(leads)::int AS leads FROM funnel_daily "
-                                   "WHERE tenant_id = ANY(:t) GROUP BY 1, 2", t=list(TENANTS))
+    funnel = await rows(
+        processed,
+        "SELECT tenant_id, stage, sum(leads)::int AS leads FROM funnel_daily WHERE tenant_id = ANY(:t) GROUP BY 1, 2",
+        t=list(TENANTS),
+    )
     assert {(r["tenant_id"], r["stage"]): r["leads"] for r in funnel} == {
         (tenant, stage): LEADS_PER_TENANT
-        for tenant in TENANTS for stage in ("created", "contacted", "in_sequence", "sequence_completed")
+        for tenant in TENANTS
+        for stage in ("created", "contacted", "in_sequence", "sequence_completed")
     }
-    roi = await rows(processed, "SELECT tenant_id, sum(actions)::int AS actions, sum(cost_usd) AS cost, "
-                                "sum(value_usd) AS value, sum(value_usd) / sum(cost_usd) AS roi "
-                                "FROM ai_roi_daily WHERE tenant_id = ANY(:t) GROUP BY 1", t=list(TENANTS))
+    roi = await rows(
+        processed,
+        "SELECT tenant_id, sum(actions)::int AS actions, sum(cost_usd) AS cost, "
+        "sum(value_usd) AS value, sum(value_usd) / sum(cost_usd) AS roi "
+        "FROM ai_roi_daily WHERE tenant_id = ANY(:t) GROUP BY 1",
+        t=list(TENANTS),
+    )
     autopilot_leads = (LEADS_PER_TENANT + 1) // 2
     for r in roi:
         assert r["actions"] == autopilot_leads
         assert r["cost"] == Decimal("0.25") * autopilot_leads
         assert r["value"] == Decimal("2.5") * autopilot_leads
         assert r["roi"] == Decimal(10)
-    sources = await rows(processed, "SELECT tenant_id, source, sum(leads)::int AS leads FROM attribution_daily "
-                                    "WHERE touch = 'first_touch' AND tenant_id = ANY(:t) GROUP BY 1, 2", t=list(TENANTS))
+    sources = await rows(
+        processed,
+        "SELECT tenant_id, source, sum(leads)::int AS leads FROM attribution_daily "
+        "WHERE touch = 'first_touch' AND tenant_id = ANY(:t) GROUP BY 1, 2",
+        t=list(TENANTS),
+    )
     assert {(r["tenant_id"], r["source"]): r["leads"] for r in sources} == {
         (t, s): n for t in TENANTS for s, n in (("web_form", 4), ("referral", LEADS_PER_TENANT - 4))
     }
-    latencies = await rows(processed, "SELECT DISTINCT latency_seconds FROM message_facts WHERE tenant_id = ANY(:t)",
-                           t=list(TENANTS))
+    latencies = await rows(
+        processed, "SELECT DISTINCT latency_seconds FROM message_facts WHERE tenant_id = ANY(:t)", t=list(TENANTS)
+    )
     assert latencies == [{"latency_seconds": 30.0}]
 
 
@@ -193,11 +258,23 @@ async def test_producing_the_same_events_again_changes_no_fact(
 
 async def test_a_plain_kafka_client_can_produce_an_event(processed: AsyncEngine, pipeline_settings: Settings) -> None:
     event = make_event(EventType.MESSAGE_SENT, "acme", lead_id="lead-kcat")
-    subprocess.run(
-        ["kcat", "-P", "-b", pipeline_settings.kafka_bootstrap_servers, "-t",
-         pipeline_settings.topics.source(EventType.MESSAGE_SENT), "-k", "acme:lead-kcat",
-         "-H", "content-type=application/cloudevents+json"],
-        input=orjson.dumps(event), check=True, timeout=30,
+    await asyncio.to_thread(
+        subprocess.run,
+        [
+            "kcat",
+            "-P",
+            "-b",
+            pipeline_settings.kafka_bootstrap_servers,
+            "-t",
+            pipeline_settings.topics.source(EventType.MESSAGE_SENT),
+            "-k",
+            "acme:lead-kcat",
+            "-H",
+            "content-type=application/cloudevents+json",
+        ],
+        input=orjson.dumps(event),
+        check=True,
+        timeout=30,
     )
     await wait_for(lambda: final_count(processed, [UUID(event["id"])]), timeout=60, what="the kcat event")
     found = await rows(processed, "SELECT status, type FROM events WHERE id = :id", id=UUID(event["id"]))

@@ -39,17 +39,33 @@ def corpus() -> list[tuple[str, bytes | None, tuple[tuple[str, bytes], ...], str
         ("missing tenantid", encode({k: v for k, v in lead.items() if k != "tenantid"}), (), "missing_field"),
         ("wrong specversion", encode({**lead, "specversion": "0.3"}), (), "unsupported_specversion"),
         ("unknown schema version", encode({**lead, "dataschema": "v7"}), (), "unsupported_schema"),
-        ("payload field of the wrong type", encode({**lead, "data": {**lead["data"], "autopilot": [1]}}), (),
-         "invalid_field"),
+        (
+            "payload field of the wrong type",
+            encode({**lead, "data": {**lead["data"], "autopilot": [1]}}),
+            (),
+            "invalid_field",
+        ),
         ("negative cost", encode({**action, "data": {**action["data"], "cost_usd": -1.5}}), (), "invalid_field"),
-        ("over the size limit", encode({**lead, "data": {**lead["data"], "note": "x" * MAX_EVENT_BYTES}}), (),
-         "too_large"),
+        (
+            "over the size limit",
+            encode({**lead, "data": {**lead["data"], "note": "x" * MAX_EVENT_BYTES}}),
+            (),
+            "too_large",
+        ),
         ("empty value", b"", (), "empty"),
         ("tombstone", None, (), "empty"),
-        ("binary mode without specversion", orjson.dumps(message["data"]),
-         tuple(h for h in binary_headers if h[0] != "ce_specversion"), "invalid_headers"),
-        ("binary mode with non-UTF-8 header", orjson.dumps(message["data"]),
-         (*binary_headers, ("ce_tenantid", b"\xc3\x28")), "invalid_headers"),
+        (
+            "binary mode without specversion",
+            orjson.dumps(message["data"]),
+            tuple(h for h in binary_headers if h[0] != "ce_specversion"),
+            "invalid_headers",
+        ),
+        (
+            "binary mode with non-UTF-8 header",
+            orjson.dumps(message["data"]),
+            (*binary_headers, ("ce_tenantid", b"\xc3\x28")),
+            "invalid_headers",
+        ),
     ]
 
 
@@ -79,15 +95,21 @@ async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(
 
         async def all_processed() -> bool:
             async with engine.connect() as conn:
-                n = (await conn.execute(text("SELECT count(*) FROM events WHERE id = ANY(:ids) AND status = 'processed'"),
-                                        {"ids": ids})).scalar_one()
+                n = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM events WHERE id = ANY(:ids) AND status = 'processed'"), {"ids": ids}
+                    )
+                ).scalar_one()
             return n == len(ids)
 
         async def dead_letters() -> list[Any]:
             async with engine.connect() as conn:
-                return (await conn.execute(text('SELECT "offset", reason, raw FROM dead_letters WHERE topic = :t '
-                                                'ORDER BY "offset"'),
-                                           {"t": settings.topics.source(EventType.LEAD_CREATED)})).all()
+                return (
+                    await conn.execute(
+                        text('SELECT "offset", reason, raw FROM dead_letters WHERE topic = :t ORDER BY "offset"'),
+                        {"t": settings.topics.source(EventType.LEAD_CREATED)},
+                    )
+                ).all()
 
         await wait_for(all_processed, timeout=90, what="every valid event to be processed")
         found = await wait_for(lambda: _at_least(dead_letters, 3 * len(bad)), timeout=60, what="the dead letters")

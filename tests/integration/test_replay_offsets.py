@@ -58,16 +58,22 @@ async def world(settings_factory: SettingsFactory) -> AsyncIterator[World]:
 
     settings = settings_factory()
     await create_topics(settings)
-    found = World(settings, settings.processor_group, settings.topics.source(EventType.LEAD_CREATED),
-                  settings.topics.source(EventType.MESSAGE_SENT), int(time.time() * 1000) - 10 * HOUR_MS)
+    found = World(
+        settings,
+        settings.processor_group,
+        settings.topics.source(EventType.LEAD_CREATED),
+        settings.topics.source(EventType.MESSAGE_SENT),
+        int(time.time() * 1000) - 10 * HOUR_MS,
+    )
     producer = kafka_producer(settings)
     await producer.start()
     try:
         for topic, counts in ((found.a, A_COUNTS), (found.b, B_COUNTS)):
             for partition, count in counts.items():
                 for i in range(count):
-                    await producer.send_and_wait(topic, b"{}", key=b"k", partition=partition,
-                                                 timestamp_ms=found.base_ms + i * HOUR_MS)
+                    await producer.send_and_wait(
+                        topic, b"{}", key=b"k", partition=partition, timestamp_ms=found.base_ms + i * HOUR_MS
+                    )
     finally:
         await producer.stop()
     admin = AIOKafkaAdminClient(**client_options(settings))
@@ -82,10 +88,18 @@ async def world(settings_factory: SettingsFactory) -> AsyncIterator[World]:
 
 def kafka_dry_run(world: World, *args: str) -> dict[TopicPartition, int]:
     """Kafka's own plan: `kafka-consumer-groups --reset-offsets ... --dry-run`, parsed."""
-    done = kafka_tool(CONSUMER_GROUP_COMMAND, [
-        "--bootstrap-server", world.settings.kafka_bootstrap_servers, "--group", world.group,
-        "--reset-offsets", *args, "--dry-run",
-    ])
+    done = kafka_tool(
+        CONSUMER_GROUP_COMMAND,
+        [
+            "--bootstrap-server",
+            world.settings.kafka_bootstrap_servers,
+            "--group",
+            world.group,
+            "--reset-offsets",
+            *args,
+            "--dry-run",
+        ],
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     plan: dict[TopicPartition, int] = {}
     for line in done.stdout.splitlines():
@@ -104,22 +118,38 @@ def kafka_time(ms: int) -> str:
 CASES = [
     ("to-earliest", lambda w: targets.to_earliest(), ["{A}"], ["--to-earliest", "--topic", "{A}"]),
     ("to-latest-all-topics", lambda w: targets.to_latest(), "all", ["--to-latest", "--all-topics"]),
-    ("to-offset-clamped-to-end", lambda w: targets.to_offset(4), ["{A}", "{B}:0,2"],
-     ["--to-offset", "4", "--topic", "{A}", "--topic", "{B}:0,2"]),
+    (
+        "to-offset-clamped-to-end",
+        lambda w: targets.to_offset(4),
+        ["{A}", "{B}:0,2"],
+        ["--to-offset", "4", "--topic", "{A}", "--topic", "{B}:0,2"],
+    ),
     ("to-offset-clamped-to-start", lambda w: targets.to_offset(1), ["{A}:0"], ["--to-offset", "1", "--topic", "{A}:0"]),
     ("shift-back-clamped", lambda w: targets.shift_by(-6), ["{A}:0,1"], ["--shift-by", "-6", "--topic", "{A}:0,1"]),
     ("shift-forward-clamped", lambda w: targets.shift_by(5), "all", ["--shift-by", "5", "--all-topics"]),
-    ("to-datetime", lambda w: targets.to_datetime(kafka_time(w.base_ms + int(2.5 * HOUR_MS))), ["{A}", "{B}"],
-     ["--to-datetime", "{T}", "--topic", "{A}", "--topic", "{B}"]),
-    ("by-duration", lambda w: targets.by_duration("PT5H30M"), ["{A}", "{B}"],
-     ["--by-duration", "PT5H30M", "--topic", "{A}", "--topic", "{B}"]),
-    ("to-current", lambda w: targets.to_current(), ["{A}", "{B}:1"],
-     ["--to-current", "--topic", "{A}", "--topic", "{B}:1"]),
+    (
+        "to-datetime",
+        lambda w: targets.to_datetime(kafka_time(w.base_ms + int(2.5 * HOUR_MS))),
+        ["{A}", "{B}"],
+        ["--to-datetime", "{T}", "--topic", "{A}", "--topic", "{B}"],
+    ),
+    (
+        "by-duration",
+        lambda w: targets.by_duration("PT5H30M"),
+        ["{A}", "{B}"],
+        ["--by-duration", "PT5H30M", "--topic", "{A}", "--topic", "{B}"],
+    ),
+    (
+        "to-current",
+        lambda w: targets.to_current(),
+        ["{A}", "{B}:1"],
+        ["--to-current", "--topic", "{A}", "--topic", "{B}:1"],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("target", "scope", "kafka_args"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-async def test_our_plan_gives_the_offsets_kafkas_tool_gives(world: World, target, scope, kafka_args) -> None:  # noqa: ANN001
+async def test_our_plan_gives_the_offsets_kafkas_tool_gives(world: World, target, scope, kafka_args) -> None:
     def fill(text: str) -> str:
         return text.format(A=world.a, B=world.b, T=kafka_time(world.base_ms + int(2.5 * HOUR_MS)))
 
@@ -141,36 +171,69 @@ async def test_clamping_and_time_fallbacks_are_reported(world: World) -> None:
     assert len(late.warnings) == 3 and all("falling back to the latest" in w for w in late.warnings)
 
 
-async def test_from_file_matches_kafka(world: World, tmp_path) -> None:  # noqa: ANN001
+async def test_from_file_matches_kafka(world: World, tmp_path) -> None:
     plan_file = tmp_path / "plan.csv"
     plan_file.write_text(f"{world.a},0,5\n{world.a},1,100\n{world.b},2,1\n")
-    ours = await reset_offsets(world.settings, world.group,
-                               targets.from_file(str(plan_file), plan_file.read_text(), world.group))
+    ours = await reset_offsets(
+        world.settings, world.group, targets.from_file(str(plan_file), plan_file.read_text(), world.group)
+    )
     theirs = await asyncio.to_thread(kafka_dry_run, world, "--from-file", str(plan_file))
     assert ours.offsets == theirs == {world.tp("A", 0): 5, world.tp("A", 1): 6, world.tp("B", 2): 1}
 
 
 def salesflow_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "salesflow.cli.main", *args], env=settings_env(settings), cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "salesflow.cli.main", *args],
+        env=settings_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_execute_applies_the_plan_kafka_then_describes(settings_factory: SettingsFactory, world: World) -> None:
     group = f"{world.group}-exec"
     await commit_group_offsets(world.settings, group, {world.tp("A", 0): 9, world.tp("A", 1): 6})
-    dry = await asyncio.to_thread(salesflow_cli, world.settings, "replay", "offsets", "--group", group,
-                                  "--all-topics", "--shift-by", "-2", "--json")
+    dry = await asyncio.to_thread(
+        salesflow_cli,
+        world.settings,
+        "replay",
+        "offsets",
+        "--group",
+        group,
+        "--all-topics",
+        "--shift-by",
+        "-2",
+        "--json",
+    )
     assert dry.returncode == 0, dry.stderr
     assert orjson.loads(dry.stdout)["executed"] is False
-    done = await asyncio.to_thread(salesflow_cli, world.settings, "replay", "offsets", "--group", group,
-                                   "--all-topics", "--shift-by", "-2", "--execute", "--json")
+    done = await asyncio.to_thread(
+        salesflow_cli,
+        world.settings,
+        "replay",
+        "offsets",
+        "--group",
+        group,
+        "--all-topics",
+        "--shift-by",
+        "-2",
+        "--execute",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     plan = orjson.loads(done.stdout)
     assert plan["executed"] is True and plan["to_reprocess"] == 4
-    described = kafka_tool(CONSUMER_GROUP_COMMAND, ["--bootstrap-server", world.settings.kafka_bootstrap_servers,
-                                                    "--describe", "--group", group])
-    current = {(f[1], int(f[2])): int(f[3]) for f in map(str.split, described.stdout.splitlines())
-               if len(f) >= 6 and f[0] == group}
+    described = kafka_tool(
+        CONSUMER_GROUP_COMMAND,
+        ["--bootstrap-server", world.settings.kafka_bootstrap_servers, "--describe", "--group", group],
+    )
+    current = {
+        (f[1], int(f[2])): int(f[3])
+        for f in map(str.split, described.stdout.splitlines())
+        if len(f) >= 6 and f[0] == group
+    }
     assert current == {(world.a, 0): 7, (world.a, 1): 4}
 
 
@@ -180,13 +243,35 @@ async def test_a_group_with_live_members_is_refused(world: World) -> None:
     await consumer.start()
     try:
         await consumer.getmany(timeout_ms=2000)  # joined and assigned
-        refused = await asyncio.to_thread(salesflow_cli, world.settings, "replay", "offsets", "--group", group,
-                                          "--topic", world.a, "--to-earliest", "--execute")
+        refused = await asyncio.to_thread(
+            salesflow_cli,
+            world.settings,
+            "replay",
+            "offsets",
+            "--group",
+            group,
+            "--topic",
+            world.a,
+            "--to-earliest",
+            "--execute",
+        )
         assert refused.returncode == 3
         assert "live member" in refused.stderr and "refused" in refused.stderr
-        theirs = await asyncio.to_thread(kafka_tool, CONSUMER_GROUP_COMMAND, [
-            "--bootstrap-server", world.settings.kafka_bootstrap_servers, "--group", group, "--reset-offsets",
-            "--topic", world.a, "--to-earliest", "--dry-run"])
+        theirs = await asyncio.to_thread(
+            kafka_tool,
+            CONSUMER_GROUP_COMMAND,
+            [
+                "--bootstrap-server",
+                world.settings.kafka_bootstrap_servers,
+                "--group",
+                group,
+                "--reset-offsets",
+                "--topic",
+                world.a,
+                "--to-earliest",
+                "--dry-run",
+            ],
+        )
         assert "inactive" in theirs.stdout + theirs.stderr  # Kafka's tool refuses it too
     finally:
         await consumer.stop()
@@ -194,8 +279,11 @@ async def test_a_group_with_live_members_is_refused(world: World) -> None:
 
 async def test_lag_agrees_with_kafkas_describe(world: World) -> None:
     ours = await group_lag(world.settings, world.group)
-    described = await asyncio.to_thread(kafka_tool, CONSUMER_GROUP_COMMAND, [
-        "--bootstrap-server", world.settings.kafka_bootstrap_servers, "--describe", "--group", world.group])
+    described = await asyncio.to_thread(
+        kafka_tool,
+        CONSUMER_GROUP_COMMAND,
+        ["--bootstrap-server", world.settings.kafka_bootstrap_servers, "--describe", "--group", world.group],
+    )
     rows = [f for f in map(str.split, described.stdout.splitlines()) if len(f) >= 6 and f[0] == world.group]
     theirs = {(f[1], int(f[2])): (int(f[3]), int(f[4]), int(f[5])) for f in rows}
     assert {(r.topic, r.partition): (r.current_offset, r.log_end_offset, r.lag) for r in ours.rows} == theirs

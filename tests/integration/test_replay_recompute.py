@@ -40,8 +40,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-async def broken_run(settings_factory: SettingsFactory, service_factory: Any, database_url: str,
-                     tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scenario]:
+async def broken_run(
+    settings_factory: SettingsFactory, service_factory: Any, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Scenario]:
     from salesflow.db.engine import create_engine
 
     settings = settings_factory()
@@ -65,25 +66,31 @@ async def test_1_broken_handlers_fail_events_and_record_wrong_facts(broken_run: 
     now = await broken_run.states()
     steps = set(by_type(broken_run, EventType.SEQUENCE_STEP_EXECUTED))
     assert {i for i, s in now.items() if s.status == "failed"} == steps
-    campaigns = await broken_run.rows("SELECT DISTINCT campaign FROM attribution_touches WHERE event_id = ANY(:ids) "
-                                      "AND touch = 'first_touch'", ids=broken_run.ids)
+    campaigns = await broken_run.rows(
+        "SELECT DISTINCT campaign FROM attribution_touches WHERE event_id = ANY(:ids) AND touch = 'first_touch'",
+        ids=broken_run.ids,
+    )
     assert campaigns == [{"campaign": "BROKEN"}]
     step_facts = "SELECT * FROM sequence_step_facts WHERE event_id = ANY(:ids)"
     assert await broken_run.rows(step_facts, ids=broken_run.ids) == []
 
 
 async def test_1_replay_failed_republishes_the_oldest_failed_events(broken_run: Scenario) -> None:
-    done = await asyncio.to_thread(broken_run.cli, "replay", "failed", "--type", "sequence.step_executed",
-                                   "--limit", "2", "--json")
+    done = await asyncio.to_thread(
+        broken_run.cli, "replay", "failed", "--type", "sequence.step_executed", "--limit", "2", "--json"
+    )
     results = orjson.loads(done.stdout)["results"]
     assert [r["status"] for r in results] == ["republished", "republished"]
     chosen = {UUID(r["event_id"]) for r in results}
     oldest = sorted((e["time"], e["id"]) for e in broken_run.events if e["type"] == "sequence.step_executed")[:2]
     assert chosen == {UUID(i) for _, i in oldest}
     # Re-published to the original partition, at a new offset.
-    assert all(r["republished"]["topic"] == r["original"]["topic"]
-               and r["republished"]["partition"] == r["original"]["partition"]
-               and r["republished"]["offset"] > r["original"]["offset"] for r in results)
+    assert all(
+        r["republished"]["topic"] == r["original"]["topic"]
+        and r["republished"]["partition"] == r["original"]["partition"]
+        and r["republished"]["offset"] > r["original"]["offset"]
+        for r in results
+    )
     await broken_run.wait_until(lambda now: all(now[i].replay_count == 1 for i in chosen), "the two replays")
     now = await broken_run.states()
     assert {i for i, s in now.items() if s.replay_count} == chosen
@@ -101,8 +108,9 @@ async def test_2_fixed_handlers_replayed_overwrite_the_broken_facts(fixed_run: S
     assert await fact_snapshot(fixed_run) == await fixed_handler_facts(fixed_run.events)
     _, after, _ = fixed_run.reruns[-1]
     assert {s.status for s in after.values()} == {"processed"}
-    errors = await fixed_run.rows("SELECT count(*) AS n FROM events WHERE id = ANY(:ids) AND error_message IS NOT NULL",
-                                  ids=fixed_run.ids)
+    errors = await fixed_run.rows(
+        "SELECT count(*) AS n FROM events WHERE id = ANY(:ids) AND error_message IS NOT NULL", ids=fixed_run.ids
+    )
     assert errors == [{"n": 0}]
     assert fixed_run.seen_pending_after_final == []
 
@@ -111,8 +119,11 @@ def assert_counted_as_replays(scenario: Scenario) -> None:
     before, after, metrics = scenario.reruns[-1]
     for event_id, state in after.items():
         # One more per record read; copies of one event projected in one batch count once.
-        assert before[event_id].replay_count + 1 <= state.replay_count <= before[event_id].replay_count + \
-            scenario.copies[event_id], event_id
+        assert (
+            before[event_id].replay_count + 1
+            <= state.replay_count
+            <= before[event_id].replay_count + scenario.copies[event_id]
+        ), event_id
     # The new worker process saw only replays: counted as such, outside freshness and business counters.
     assert metrics.get("salesflow_events_replayed_total") == sum(scenario.copies.values())
     assert metrics.get("salesflow_event_freshness_seconds_count", 0) == 0
@@ -151,8 +162,9 @@ async def test_4_replay_event_recomputes_one_event(rerun: Any) -> None:
     metrics_before = await asyncio.to_thread(scenario.metrics)
     done = await asyncio.to_thread(scenario.cli, "replay", "event", str(target))
     assert "1 of 1 event(s) re-published" in done.stdout
-    await scenario.wait_until(lambda now: now[target].replay_count == before[target].replay_count + 1,
-                              "the replayed event")
+    await scenario.wait_until(
+        lambda now: now[target].replay_count == before[target].replay_count + 1, "the replayed event"
+    )
     await scenario.settle()
     after = await scenario.states()
     assert {i: s for i, s in after.items() if i != target} == {i: s for i, s in before.items() if i != target}
@@ -160,5 +172,6 @@ async def test_4_replay_event_recomputes_one_event(rerun: Any) -> None:
     assert await fact_snapshot(scenario) == facts
     metrics = await asyncio.to_thread(scenario.metrics)
     assert metrics["salesflow_events_replayed_total"] == metrics_before["salesflow_events_replayed_total"] + 1
-    assert metrics.get("salesflow_event_freshness_seconds_count", 0) == \
-        metrics_before.get("salesflow_event_freshness_seconds_count", 0)
+    assert metrics.get("salesflow_event_freshness_seconds_count", 0) == metrics_before.get(
+        "salesflow_event_freshness_seconds_count", 0
+    )

@@ -74,12 +74,30 @@ def journeys() -> list[dict[str, Any]]:
             lead, t = f"lead-{n}", n * 10.0
             events.append(make_event(EventType.LEAD_CREATED, tenant, t, lead_id=lead, autopilot=n % 2 == 0))
             if n % 2 == 0:
-                events.append(make_event(EventType.AUTOPILOT_ACTION_EXECUTED, tenant, t + 1, lead_id=lead,
-                                         action_id=f"act-{n}", cost_usd=0.25, value_usd=2.5))
+                events.append(
+                    make_event(
+                        EventType.AUTOPILOT_ACTION_EXECUTED,
+                        tenant,
+                        t + 1,
+                        lead_id=lead,
+                        action_id=f"act-{n}",
+                        cost_usd=0.25,
+                        value_usd=2.5,
+                    )
+                )
             events.append(make_event(EventType.MESSAGE_SENT, tenant, t + 2, lead_id=lead, message_id=f"m-{n}"))
             for step in range(2):
-                events.append(make_event(EventType.SEQUENCE_STEP_EXECUTED, tenant, t + 3 + step, lead_id=lead,
-                                         step_index=step, step_count=2, status="executed"))
+                events.append(
+                    make_event(
+                        EventType.SEQUENCE_STEP_EXECUTED,
+                        tenant,
+                        t + 3 + step,
+                        lead_id=lead,
+                        step_index=step,
+                        step_count=2,
+                        status="executed",
+                    )
+                )
     return events
 
 
@@ -107,8 +125,14 @@ class Scenario:
         return [UUID(e["id"]) for e in self.events]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "salesflow.cli.main", *args], env=settings_env(self.settings),
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "salesflow.cli.main", *args],
+            env=settings_env(self.settings),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, f"salesflow {' '.join(args)}: {done.stdout}\n{done.stderr}"
         return done
 
@@ -117,8 +141,9 @@ class Scenario:
             return [dict(r._mapping) for r in await conn.execute(text(sql), params)]
 
     async def states(self) -> dict[UUID, State]:
-        found = await self.rows("SELECT id, status, replay_count, processed_at FROM events WHERE id = ANY(:ids)",
-                                ids=self.ids)
+        found = await self.rows(
+            "SELECT id, status, replay_count, processed_at FROM events WHERE id = ANY(:ids)", ids=self.ids
+        )
         return {r["id"]: State(r["status"], r["replay_count"], r["processed_at"]) for r in found}
 
     async def wait_until(self, check: Callable[[dict[UUID, State]], bool], what: str) -> None:
@@ -142,16 +167,19 @@ class Scenario:
         assert self.worker is not None
         self.worker.stop()
         async with kafka_tools(self.settings) as tools:
+
             async def idle() -> bool:
                 return (await tools.describe_group(self.settings.processor_group)).idle
 
             await wait_for(idle, timeout=60, what="the processor group to be empty")
-        done = await asyncio.to_thread(self.cli, "replay", "offsets", "--all-topics", "--to-earliest", "--execute",
-                                       "--json")
+        done = await asyncio.to_thread(
+            self.cli, "replay", "offsets", "--all-topics", "--to-earliest", "--execute", "--json"
+        )
         return orjson.loads(done.stdout)
 
     async def settle(self) -> None:
         """Wait until the worker has committed every source record and the projection every outcome."""
+
         async def caught_up() -> bool:
             worker = await group_lag(self.settings, self.settings.processor_group)
             projection = await group_lag(self.settings, self.settings.projection_group)
@@ -167,8 +195,12 @@ class Scenario:
         # Every record is read again, re-published copies too.
         assert plan["executed"] and plan["to_reprocess"] == sum(self.copies.values())
         self.start_fixed_worker()
-        await self.wait_until(lambda now: all(s.status == "processed" and s.processed_at > before[i].processed_at
-                                              for i, s in now.items()), "a new outcome of every event")
+        await self.wait_until(
+            lambda now: all(
+                s.status == "processed" and s.processed_at > before[i].processed_at for i, s in now.items()
+            ),
+            "a new outcome of every event",
+        )
         await self.settle()
         self.reruns.append((before, await self.states(), await asyncio.to_thread(self.metrics)))
 
@@ -194,14 +226,20 @@ def free_port() -> int:
 class BrokenWorker(Service):
     def start(self) -> Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen([sys.executable, "-c", BROKEN_WORKER], env=settings_env(self.settings),
-                                        stdout=log, stderr=log, cwd=ROOT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", BROKEN_WORKER], env=settings_env(self.settings), stdout=log, stderr=log, cwd=ROOT
+        )
         return self
 
 
 async def fixed_handler_facts(events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
-    tables = {"funnel": "funnel_facts", "attribution": "attribution_touches", "ai_action": "ai_action_facts",
-              "message": "message_facts", "sequence_step": "sequence_step_facts"}
+    tables = {
+        "funnel": "funnel_facts",
+        "attribution": "attribution_touches",
+        "ai_action": "ai_action_facts",
+        "message": "message_facts",
+        "sequence_step": "sequence_step_facts",
+    }
     facts: dict[str, Counter[str]] = {table: Counter() for table in FACT_TABLES}
     for raw in events:
         event = decode_event(encode(raw), max_bytes=1 << 20)
@@ -237,9 +275,12 @@ async def fact_snapshot(scenario: Scenario) -> dict[str, Counter[str]]:
 
 
 async def view_snapshot(scenario: Scenario, tenants: tuple[str, ...] = TENANTS) -> dict[str, list[str]]:
-    return {view: sorted(_row_key(r) for r in await scenario.rows(f"SELECT * FROM {view} WHERE tenant_id = ANY(:t)",
-                                                                    t=list(tenants)))
-            for view in VIEWS}
+    return {
+        view: sorted(
+            _row_key(r) for r in await scenario.rows(f"SELECT * FROM {view} WHERE tenant_id = ANY(:t)", t=list(tenants))
+        )
+        for view in VIEWS
+    }
 
 
 def by_type(scenario: Scenario, event_type: EventType) -> list[UUID]:

@@ -77,11 +77,20 @@ def secure_stack(endpoints: Any) -> Iterator[SecureStack]:
     root = Path(tempfile.mkdtemp(prefix="salesflow-secure-"))
     root.chmod(0o711)
     tls = root / "tls"
-    kc = kafka.KafkaConfig(state_dir=root, port=_free_port(), controller_port=_free_port(),
-                           version=kafka.kafka_version(), jar_dir=jars,
-                           security=KafkaSecurity(tls_dir=tls, users={KAFKA_USER: KAFKA_PASSWORD}))
-    pc = postgres.PostgresConfig(state_dir=root, port=_free_port(), password=DB_PASSWORD,
-                                 tls=make_certificate(make_ca(tls), tls, "postgres-server"))
+    kc = kafka.KafkaConfig(
+        state_dir=root,
+        port=_free_port(),
+        controller_port=_free_port(),
+        version=kafka.kafka_version(),
+        jar_dir=jars,
+        security=KafkaSecurity(tls_dir=tls, users={KAFKA_USER: KAFKA_PASSWORD}),
+    )
+    pc = postgres.PostgresConfig(
+        state_dir=root,
+        port=_free_port(),
+        password=DB_PASSWORD,
+        tls=make_certificate(make_ca(tls), tls, "postgres-server"),
+    )
     other = make_ca(root / "other-ca", name="unrelated-ca")
     try:
         with ThreadPoolExecutor(2) as pool:
@@ -99,15 +108,21 @@ def secure_settings(secure_stack: SecureStack, settings_factory: SettingsFactory
     """Settings for the secured stack (unique topics and groups per call, like settings_factory)."""
 
     def make(**overrides: Any) -> Settings:
-        return settings_factory(**{
-            "kafka_bootstrap_servers": secure_stack.kafka.bootstrap,
-            "kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-512",
-            "kafka_sasl_username": KAFKA_USER, "kafka_sasl_password": KAFKA_PASSWORD,
-            "kafka_ssl_cafile": secure_stack.ca,
-            "database_url": f"postgresql+asyncpg://salesflow@127.0.0.1:{secure_stack.postgres.port}/salesflow",
-            "database_password": DB_PASSWORD, "database_sslmode": "verify-full",
-            "database_ssl_rootcert": secure_stack.ca, **overrides,
-        })
+        return settings_factory(
+            **{
+                "kafka_bootstrap_servers": secure_stack.kafka.bootstrap,
+                "kafka_security_protocol": "SASL_SSL",
+                "kafka_sasl_mechanism": "SCRAM-SHA-512",
+                "kafka_sasl_username": KAFKA_USER,
+                "kafka_sasl_password": KAFKA_PASSWORD,
+                "kafka_ssl_cafile": secure_stack.ca,
+                "database_url": f"postgresql+asyncpg://salesflow@127.0.0.1:{secure_stack.postgres.port}/salesflow",
+                "database_password": DB_PASSWORD,
+                "database_sslmode": "verify-full",
+                "database_ssl_rootcert": secure_stack.ca,
+                **overrides,
+            }
+        )
 
     return make
 
@@ -123,8 +138,14 @@ def file_secret_env(stack_: SecureStack, settings: Settings, kafka_password: str
 
 
 def salesflow(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "salesflow.cli.main", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "salesflow.cli.main", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @dataclass
@@ -154,8 +175,13 @@ def pipeline_run(secure_stack: SecureStack, secure_settings: Callable[..., Setti
     services = {}
     for command in ("worker", "projection"):
         with open(logs / f"{command}.log", "wb") as log:
-            services[command] = subprocess.Popen([sys.executable, "-m", "salesflow.cli.main", command],
-                                                 env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            services[command] = subprocess.Popen(
+                [sys.executable, "-m", "salesflow.cli.main", command],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
     events = [make_event(event_type, "acme", n, lead_id=f"lead-{n}") for n, event_type in enumerate(EventType)]
     events += [make_event(EventType.LEAD_CREATED, "globex", 10 + n, lead_id=f"lead-{n}") for n in range(4)]
     jsonl = logs / "events.jsonl"
@@ -224,8 +250,10 @@ def test_a_wrong_password_ends_each_command_at_once_with_a_clear_error(
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert time.monotonic() - started < 30
-    assert (f"cannot connect to Kafka at {secure_stack.kafka.bootstrap} over the SASL_SSL listener with SASL "
-            f"mechanism SCRAM-SHA-512 as user '{KAFKA_USER}': authentication failed") in output
+    assert (
+        f"cannot connect to Kafka at {secure_stack.kafka.bootstrap} over the SASL_SSL listener with SASL "
+        f"mechanism SCRAM-SHA-512 as user '{KAFKA_USER}': authentication failed"
+    ) in output
     assert "Traceback" not in output
     assert wrong not in output and KAFKA_PASSWORD not in output
 
@@ -235,9 +263,19 @@ def test_the_worker_itself_stops_rather_than_retrying_a_wrong_password(
 ) -> None:
     # Past the CLI's check (as when a password is rotated under a running deployment's feet).
     env = file_secret_env(secure_stack, secure_settings(), kafka_password=f"Wrong-{RUN}-pw")
-    proc = subprocess.run([sys.executable, "-c", "from salesflow import bootstrap; from salesflow.settings import "
-                           "Settings; bootstrap.run_worker(Settings())"],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from salesflow import bootstrap; from salesflow.settings import "
+            "Settings; bootstrap.run_worker(Settings())",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output[-3000:]
     assert "SaslAuthenticationFailed" in output and "SCRAM-SHA-512" in output
@@ -252,9 +290,11 @@ def test_an_untrusted_broker_certificate_is_a_clear_tls_error(
     proc = salesflow(*command, env=file_secret_env(secure_stack, settings), timeout=60)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
-    assert ("over the SASL_SSL listener with SASL mechanism SCRAM-SHA-512 as user 'salesflow-app': TLS error: "
-            "the broker's certificate is not trusted (unable to get local issuer certificate); trusted CAs: "
-            f"{secure_stack.other_ca}") in output
+    assert (
+        "over the SASL_SSL listener with SASL mechanism SCRAM-SHA-512 as user 'salesflow-app': TLS error: "
+        "the broker's certificate is not trusted (unable to get local issuer certificate); trusted CAs: "
+        f"{secure_stack.other_ca}"
+    ) in output
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
@@ -275,8 +315,11 @@ async def test_postgres_verify_full_with_the_ca_works_and_a_wrong_ca_fails_clear
     secure_stack: SecureStack, secure_settings: Callable[..., Settings]
 ) -> None:
     await _select_one(secure_settings())
-    with pytest.raises(DatabaseConnectError, match=r"\(sslmode=verify-full\): TLS error: the server's certificate is "
-                                                   r"not trusted \(unable to get local issuer certificate\)"):
+    with pytest.raises(
+        DatabaseConnectError,
+        match=r"\(sslmode=verify-full\): TLS error: the server's certificate is "
+        r"not trusted \(unable to get local issuer certificate\)",
+    ):
         await _select_one(secure_settings(database_ssl_rootcert=secure_stack.other_ca))
 
 

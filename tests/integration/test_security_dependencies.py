@@ -58,7 +58,8 @@ def test_every_dependency_is_locked_at_a_version_pyproject_allows_with_hashes() 
         name = canonicalize_name(requirement.name)
         assert name in lock, f"{requirement.name} is not in requirements.lock: run `{REGENERATE}`"
         assert requirement.specifier.contains(lock[name][0], prereleases=True), (
-            f"requirements.lock has {name}=={lock[name][0]}, pyproject.toml asks {requirement}: run `{REGENERATE}`")
+            f"requirements.lock has {name}=={lock[name][0]}, pyproject.toml asks {requirement}: run `{REGENERATE}`"
+        )
     unhashed = [name for name, (_, hashes) in lock.items() if hashes == 0]
     assert unhashed == [], f"locked without hashes: {unhashed}"
 
@@ -68,8 +69,9 @@ def test_the_lock_file_is_what_uv_resolves_from_pyproject(tmp_path: Path) -> Non
     # when pyproject.toml changed and the lock was not regenerated.
     fresh = tmp_path / "requirements.lock"
     shutil.copy(LOCK, fresh)
-    proc = subprocess.run([_tool("uv"), *LOCK_COMMAND, "--quiet", "-o", str(fresh)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [_tool("uv"), *LOCK_COMMAND, "--quiet", "-o", str(fresh)], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
     unreachable = r"(?i)failed to fetch|error sending request|dns|timed out|connect"
     if proc.returncode != 0 and re.search(unreachable, proc.stderr):
         pytest.skip(f"PyPI did not answer, the lock could not be re-resolved: {proc.stderr.strip()[:300]}")
@@ -83,8 +85,21 @@ def test_the_lock_file_is_what_uv_resolves_from_pyproject(tmp_path: Path) -> Non
 
 def test_pip_audit_knows_no_vulnerability_in_the_locked_dependencies(tmp_path: Path) -> None:
     report = tmp_path / "audit.json"
-    command = [_tool("pip-audit"), "-r", str(LOCK), "--disable-pip", "--require-hashes", "--progress-spinner", "off",
-               "--timeout", "20", "--format", "json", "--output", str(report)]
+    command = [
+        _tool("pip-audit"),
+        "-r",
+        str(LOCK),
+        "--disable-pip",
+        "--require-hashes",
+        "--progress-spinner",
+        "off",
+        "--timeout",
+        "20",
+        "--format",
+        "json",
+        "--output",
+        str(report),
+    ]
     try:
         proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     except subprocess.TimeoutExpired:
@@ -92,13 +107,19 @@ def test_pip_audit_knows_no_vulnerability_in_the_locked_dependencies(tmp_path: P
     if not report.exists():
         pytest.skip(f"pip-audit could not run against its vulnerability service: {proc.stderr.strip()[-400:]}")
     dependencies = json.loads(report.read_text())["dependencies"]
-    findings = {(d["name"], d["version"], v["id"]): v.get("fix_versions", [])
-                for d in dependencies for v in d.get("vulns", []) if v["id"] not in ACCEPTED}
+    findings = {
+        (d["name"], d["version"], v["id"]): v.get("fix_versions", [])
+        for d in dependencies
+        for v in d.get("vulns", [])
+        if v["id"] not in ACCEPTED
+    }
     assert findings == {}, f"known vulnerabilities (fix, or accept in ACCEPTED and the README): {findings}"
     readme = (ROOT / "README.md").read_text()
     assert [vuln for vuln in ACCEPTED if vuln not in readme] == [], "every accepted finding is listed in the README"
     skipped = [d for d in dependencies if "skip_reason" in d]
     if skipped:
-        pytest.skip(f"pip-audit could not audit {len(skipped)} of {len(dependencies)} locked packages, so no "
-                    f"vulnerability was found but none could be ruled out either: {skipped[0]['skip_reason']} "
-                    "(PyPI's per-version JSON API, which pip-audit asks, did not answer)")
+        pytest.skip(
+            f"pip-audit could not audit {len(skipped)} of {len(dependencies)} locked packages, so no "
+            f"vulnerability was found but none could be ruled out either: {skipped[0]['skip_reason']} "
+            "(PyPI's per-version JSON API, which pip-audit asks, did not answer)"
+        )

@@ -10,12 +10,18 @@ import pytest
 
 
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "salesflow.cli.main", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "salesflow.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
 
 
-@pytest.mark.parametrize("args", [["topics", "create"], ["replay", "offsets", "--group", "g", "--all-topics",
-                                                          "--to-earliest"]])
+@pytest.mark.parametrize(
+    "args", [["topics", "create"], ["replay", "offsets", "--group", "g", "--all-topics", "--to-earliest"]]
+)
 def test_unreachable_kafka_is_one_line_naming_the_setting(args: list[str]) -> None:
     result = run(args, SALESFLOW_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
     assert result.returncode == 1

@@ -106,9 +106,10 @@ def test_invalid_event_keeps_the_event_id_when_it_can() -> None:
 
 def test_binary_mode_headers_carry_the_attributes() -> None:
     event = make_event(EventType.MESSAGE_SENT)
-    headers = tuple(
-        (f"ce_{k}", str(v).encode()) for k, v in event.items() if k not in ("data", "datacontenttype")
-    ) + (("content-type", b"application/json"),)
+    headers = (
+        *((f"ce_{k}", str(v).encode()) for k, v in event.items() if k not in ("data", "datacontenttype")),
+        ("content-type", b"application/json"),
+    )
     decoded = decode(orjson.dumps(event["data"]), headers)
     assert isinstance(decoded.data, MessageSentV1)
     assert str(decoded.id) == event["id"]

@@ -41,7 +41,11 @@ async def test_autopilot_command_only_when_autopilot_is_on_with_a_stable_id() ->
     on = event(EventType.LEAD_CREATED, autopilot=True)
     [command] = await commands.trigger_autopilot(on)
     assert isinstance(command, AutopilotCommand)
-    assert command.command_id == derived_id(on.id, "start_autopilot") == (await commands.trigger_autopilot(on))[0].command_id
+    assert (
+        command.command_id
+        == derived_id(on.id, "start_autopilot")
+        == (await commands.trigger_autopilot(on))[0].command_id
+    )
     assert command.causation_id == on.id
     assert await commands.trigger_autopilot(event(EventType.LEAD_CREATED, autopilot=False)) == []
 
@@ -63,8 +67,9 @@ async def test_message_latency_is_sent_minus_queued_and_never_negative() -> None
     message = event(EventType.MESSAGE_SENT, queued_at="2026-11-24T12:00:00Z", sent_at="2026-11-24T12:01:30Z")
     fact, observation = await slo.message_latency(message)
     assert isinstance(fact, MessageFact) and fact.latency_seconds == 90.0
-    assert observation == Observation(metric="message_processing_latency_seconds", value=90.0,
-                                      labels=(("channel", "whatsapp"),))
+    assert observation == Observation(
+        metric="message_processing_latency_seconds", value=90.0, labels=(("channel", "whatsapp"),)
+    )
     skewed = event(EventType.MESSAGE_SENT, queued_at="2026-11-24T12:00:05Z", sent_at="2026-11-24T12:00:00Z")
     assert (await slo.message_latency(skewed))[0].latency_seconds == 0.0  # type: ignore[union-attr]
 
@@ -87,8 +92,9 @@ async def test_message_counts_as_contacted_and_an_attribution_touch() -> None:
         (4, None, "executed", ["in_sequence"]),
     ],
 )
-async def test_sequence_progress_completes_on_the_last_step(step_index: int, step_count: int | None, status: str,
-                                                            stages: list[str]) -> None:
+async def test_sequence_progress_completes_on_the_last_step(
+    step_index: int, step_count: int | None, status: str, stages: list[str]
+) -> None:
     step = event(EventType.SEQUENCE_STEP_EXECUTED, step_index=step_index, step_count=step_count, status=status)
     outputs = await analytics.sequence_progress(step)
     [fact] = [o for o in outputs if isinstance(o, SequenceStepFact)]

@@ -17,7 +17,7 @@ from salesflow.kafka_check import explain
 from salesflow.kafka_clients import client_options, describe_connection, faust_broker_options
 from salesflow.settings import Settings
 
-PASSWORD = "kafka-pw-Distinctive-4242"  # noqa: S105
+PASSWORD = "kafka-pw-Distinctive-4242"
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +31,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def sasl_ssl(pki: dict[str, Path], **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "kafka_bootstrap_servers": "b-1.example.com:9096,b-2.example.com:9096",
-        "kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "SCRAM-SHA-512",
-        "kafka_sasl_username": "salesflow", "kafka_sasl_password": PASSWORD, "kafka_ssl_cafile": pki["ca"],
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_sasl_mechanism": "SCRAM-SHA-512",
+        "kafka_sasl_username": "salesflow",
+        "kafka_sasl_password": PASSWORD,
+        "kafka_ssl_cafile": pki["ca"],
     }
     return Settings(**{**values, **overrides})
 
 
 def test_plaintext_is_the_default_and_adds_nothing() -> None:
     assert client_options(Settings(kafka_bootstrap_servers="k:9092")) == {
-        "bootstrap_servers": "k:9092", "security_protocol": "PLAINTEXT"}
+        "bootstrap_servers": "k:9092",
+        "security_protocol": "PLAINTEXT",
+    }
     assert faust_broker_options(Settings(kafka_bootstrap_servers="k:9092")) == {"broker": ["kafka://k:9092"]}
 
 
@@ -69,8 +74,12 @@ def test_sasl_plaintext_has_no_tls() -> None:
 
 
 def test_ssl_with_a_client_certificate_is_mutual_tls_for_every_client(pki: dict[str, Path]) -> None:
-    settings = Settings(kafka_security_protocol="SSL", kafka_ssl_cafile=pki["ca"],
-                        kafka_ssl_certfile=pki["cert"], kafka_ssl_keyfile=pki["key"])
+    settings = Settings(
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=pki["ca"],
+        kafka_ssl_certfile=pki["cert"],
+        kafka_ssl_keyfile=pki["key"],
+    )
     options = client_options(settings)
     assert options["security_protocol"] == "SSL" and isinstance(options["ssl_context"], ssl.SSLContext)
     credentials = faust_broker_options(settings)["broker_credentials"]
@@ -82,12 +91,21 @@ def test_host_name_checking_can_be_turned_off_but_the_chain_is_still_verified(pk
     assert not context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"kafka_sasl_password": None}, "needs SALESFLOW_KAFKA_SASL_USERNAME and SALESFLOW_KAFKA_SASL_PASSWORD"),
-    ({"kafka_security_protocol": "SSL"}, "SASL credentials are set but SALESFLOW_KAFKA_SECURITY_PROTOCOL=SSL"),
-    ({"kafka_ssl_cafile": Path("/nonexistent/ca.pem")}, "SALESFLOW_KAFKA_SSL_CAFILE=/nonexistent/ca.pem: no such file"),
-    ({"kafka_ssl_keyfile": Path("/k.pem")}, "SALESFLOW_KAFKA_SSL_KEYFILE is set without SALESFLOW_KAFKA_SSL_CERTFILE"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"kafka_sasl_password": None}, "needs SALESFLOW_KAFKA_SASL_USERNAME and SALESFLOW_KAFKA_SASL_PASSWORD"),
+        ({"kafka_security_protocol": "SSL"}, "SASL credentials are set but SALESFLOW_KAFKA_SECURITY_PROTOCOL=SSL"),
+        (
+            {"kafka_ssl_cafile": Path("/nonexistent/ca.pem")},
+            "SALESFLOW_KAFKA_SSL_CAFILE=/nonexistent/ca.pem: no such file",
+        ),
+        (
+            {"kafka_ssl_keyfile": Path("/k.pem")},
+            "SALESFLOW_KAFKA_SSL_KEYFILE is set without SALESFLOW_KAFKA_SSL_CERTFILE",
+        ),
+    ],
+)
 def test_settings_that_cannot_work_are_refused_without_showing_the_password(
     pki: dict[str, Path], overrides: dict[str, Any], message: str
 ) -> None:
@@ -103,8 +121,10 @@ def test_tls_files_on_a_plaintext_listener_are_refused_rather_than_ignored(pki: 
 
 def test_a_connection_is_described_by_listener_mechanism_and_user_never_the_password(pki: dict[str, Path]) -> None:
     text = describe_connection(sasl_ssl(pki))
-    assert text == ("Kafka at b-1.example.com:9096,b-2.example.com:9096 over the SASL_SSL listener with SASL "
-                    "mechanism SCRAM-SHA-512 as user 'salesflow'")
+    assert text == (
+        "Kafka at b-1.example.com:9096,b-2.example.com:9096 over the SASL_SSL listener with SASL "
+        "mechanism SCRAM-SHA-512 as user 'salesflow'"
+    )
 
 
 def _verify_error(message: str) -> ssl.SSLCertVerificationError:
@@ -113,20 +133,37 @@ def _verify_error(message: str) -> ssl.SSLCertVerificationError:
     return error
 
 
-@pytest.mark.parametrize(("error", "reason", "text"), [
-    (SaslAuthenticationFailed("Authentication failed during authentication due to invalid credentials"),
-     "authentication", "authentication failed (Authentication failed during authentication"),
-    (UnsupportedSaslMechanismError("Kafka broker does not support PLAIN sasl mechanism. Enabled mechanisms are: "
-                                   "['SCRAM-SHA-512']"), "authentication", "set SALESFLOW_KAFKA_SASL_MECHANISM"),
-    (_verify_error("unable to get local issuer certificate"), "tls",
-     "TLS error: the broker's certificate is not trusted (unable to get local issuer certificate)"),
-    (_verify_error("Hostname mismatch, certificate is not valid for 'b-1'"), "tls",
-     "SALESFLOW_KAFKA_SSL_CHECK_HOSTNAME"),
-    (ConnectionResetError(), "tls", "is the listener really SASL_SSL (TLS)"),
-    (ConnectionRefusedError(111, "Connect call failed"), "unreachable", "unreachable (Connect call failed)"),
-    (TimeoutError(), "unreachable", "no answer within 10s"),
-    (KafkaConnectionError("Connection at b-1:9096 closed"), "protocol", "the broker closed the connection"),
-])
+@pytest.mark.parametrize(
+    ("error", "reason", "text"),
+    [
+        (
+            SaslAuthenticationFailed("Authentication failed during authentication due to invalid credentials"),
+            "authentication",
+            "authentication failed (Authentication failed during authentication",
+        ),
+        (
+            UnsupportedSaslMechanismError(
+                "Kafka broker does not support PLAIN sasl mechanism. Enabled mechanisms are: ['SCRAM-SHA-512']"
+            ),
+            "authentication",
+            "set SALESFLOW_KAFKA_SASL_MECHANISM",
+        ),
+        (
+            _verify_error("unable to get local issuer certificate"),
+            "tls",
+            "TLS error: the broker's certificate is not trusted (unable to get local issuer certificate)",
+        ),
+        (
+            _verify_error("Hostname mismatch, certificate is not valid for 'b-1'"),
+            "tls",
+            "SALESFLOW_KAFKA_SSL_CHECK_HOSTNAME",
+        ),
+        (ConnectionResetError(), "tls", "is the listener really SASL_SSL (TLS)"),
+        (ConnectionRefusedError(111, "Connect call failed"), "unreachable", "unreachable (Connect call failed)"),
+        (TimeoutError(), "unreachable", "no answer within 10s"),
+        (KafkaConnectionError("Connection at b-1:9096 closed"), "protocol", "the broker closed the connection"),
+    ],
+)
 def test_connection_failures_are_explained_with_the_setting_to_fix(
     pki: dict[str, Path], error: BaseException, reason: str, text: str
 ) -> None:

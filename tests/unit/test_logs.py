@@ -9,7 +9,9 @@ from salesflow.logs import JsonFormatter, record_fields
 
 def test_a_line_about_an_event_carries_its_id_type_and_position() -> None:
     record = RecordIn(topic="salesflow.leads.v1", partition=2, offset=41, timestamp_ms=None, key=None, value=b"")
-    line = logging.LogRecord("salesflow.processor", logging.WARNING, __file__, 1, "dead-lettered: %s", ("not_json",), None)
+    line = logging.LogRecord(
+        "salesflow.processor", logging.WARNING, __file__, 1, "dead-lettered: %s", ("not_json",), None
+    )
     for key, value in record_fields(record, event_id="e-1", event_type="lead.created", reason="not_json").items():
         setattr(line, key, value)
     parsed = json.loads(JsonFormatter().format(line))

@@ -26,14 +26,27 @@ NOW = datetime(2026, 11, 24, 12, 0, 3, tzinfo=UTC)
 
 
 def processor(registry: HandlerRegistry = DEFAULT_REGISTRY, attempts: int = 3) -> EventProcessor:
-    return EventProcessor(registry=registry, metrics=PipelineMetrics(), topics=TOPICS, group="g",
-                          max_event_bytes=4096, policy=RetryPolicy(max_attempts=attempts, backoff_seconds=0),
-                          clock=lambda: NOW)
+    return EventProcessor(
+        registry=registry,
+        metrics=PipelineMetrics(),
+        topics=TOPICS,
+        group="g",
+        max_event_bytes=4096,
+        policy=RetryPolicy(max_attempts=attempts, backoff_seconds=0),
+        clock=lambda: NOW,
+    )
 
 
 def record(value: bytes | None, headers: tuple[tuple[str, bytes], ...] = (), offset: int = 5) -> RecordIn:
-    return RecordIn(topic=TOPICS.source(EventType.LEAD_CREATED), partition=1, offset=offset, timestamp_ms=1_700_000_000_000,
-                    key=b"acme:lead-1", value=value, headers=headers)
+    return RecordIn(
+        topic=TOPICS.source(EventType.LEAD_CREATED),
+        partition=1,
+        offset=offset,
+        timestamp_ms=1_700_000_000_000,
+        key=b"acme:lead-1",
+        value=value,
+        headers=headers,
+    )
 
 
 def metric(p: EventProcessor, name: str, labels: dict[str, str] | None = None) -> float:
@@ -47,7 +60,12 @@ async def test_a_valid_event_becomes_one_outcome_and_its_commands() -> None:
     assert [o.topic for o in out] == [TOPICS.outcomes, TOPICS.autopilot_commands, TOPICS.notifications]
     assert all(o.key == b"acme:lead-1" for o in out)
     outcome = Outcome.model_validate_json(out[0].value or b"")
-    assert (str(outcome.event_id), outcome.status, outcome.attempts, outcome.replay) == (event["id"], "processed", 1, False)
+    assert (str(outcome.event_id), outcome.status, outcome.attempts, outcome.replay) == (
+        event["id"],
+        "processed",
+        1,
+        False,
+    )
     assert (outcome.position.partition, outcome.position.offset) == (1, 5)
     assert sorted(f.kind for f in outcome.facts) == ["attribution", "funnel"]
     assert metric(p, "salesflow_events_processed_total", {"type": "lead.created", "status": "processed"}) == 1
@@ -107,7 +125,9 @@ async def test_a_permanent_error_is_not_retried(exc: type[Exception]) -> None:
 
 async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_freshness() -> None:
     p = processor()
-    [out, *_] = await p.process(record(orjson.dumps(make_event(EventType.LEAD_CREATED)), headers=((r.REPLAY_HEADER, b"1"),)))
+    [out, *_] = await p.process(
+        record(orjson.dumps(make_event(EventType.LEAD_CREATED)), headers=((r.REPLAY_HEADER, b"1"),))
+    )
     assert Outcome.model_validate_json(out.value or b"").replay is True
     assert metric(p, "salesflow_events_replayed_total", {"type": "lead.created"}) == 1
     assert metric(p, "salesflow_event_freshness_seconds_count", {"type": "lead.created"}) == 0
@@ -123,6 +143,14 @@ async def test_dead_letters_and_failures_are_logged_with_the_events_fields(caplo
         await processor(registry).process(record(orjson.dumps(event), offset=8))
     dead, failed = caplog.records
     assert (dead.reason, dead.offset, dead.topic, dead.event_id) == (  # type: ignore[attr-defined]
-        "unknown_type", 7, TOPICS.source(EventType.LEAD_CREATED), orjson.loads(bad)["id"])
+        "unknown_type",
+        7,
+        TOPICS.source(EventType.LEAD_CREATED),
+        orjson.loads(bad)["id"],
+    )
     assert (failed.event_id, failed.event_type, failed.status, failed.offset) == (  # type: ignore[attr-defined]
-        event["id"], "lead.created", "failed", 8)
+        event["id"],
+        "lead.created",
+        "failed",
+        8,
+    )

@@ -12,12 +12,18 @@ from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 def test_the_default_registry_covers_every_type_with_the_briefs_handlers() -> None:
     table = DEFAULT_REGISTRY.table()
     assert table[EventType.LEAD_CREATED] == [
-        "analytics.lead_funnel", "attribution.first_touch", "commands.trigger_autopilot", "commands.notify_owner",
+        "analytics.lead_funnel",
+        "attribution.first_touch",
+        "commands.trigger_autopilot",
+        "commands.notify_owner",
         "metrics.count_lead",
     ]
     assert table[EventType.AUTOPILOT_ACTION_EXECUTED] == ["attribution.ai_roi", "metrics.count_ai_action"]
     assert table[EventType.MESSAGE_SENT] == [
-        "analytics.contacted_funnel", "attribution.message_touch", "metrics.count_message", "slo.message_latency",
+        "analytics.contacted_funnel",
+        "attribution.message_touch",
+        "metrics.count_message",
+        "slo.message_latency",
     ]
     assert table[EventType.SEQUENCE_STEP_EXECUTED] == ["analytics.sequence_progress", "metrics.count_sequence_step"]
 

@@ -67,13 +67,16 @@ def test_topic_scopes() -> None:
             targets.TopicScope.parse(bad)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("PT1H30M", timedelta(hours=1, minutes=30)),
-    ("P1DT2H", timedelta(days=1, hours=2)),
-    ("PT0.5S", timedelta(seconds=0.5)),
-    ("-PT6H", timedelta(hours=-6)),
-    ("pt15m", timedelta(minutes=15)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("PT1H30M", timedelta(hours=1, minutes=30)),
+        ("P1DT2H", timedelta(days=1, hours=2)),
+        ("PT0.5S", timedelta(seconds=0.5)),
+        ("-PT6H", timedelta(hours=-6)),
+        ("pt15m", timedelta(minutes=15)),
+    ],
+)
 def test_durations_in_javas_form(text: str, expected: timedelta) -> None:
     assert targets.parse_duration(text) == expected
 

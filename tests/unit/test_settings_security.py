@@ -16,7 +16,7 @@ from salesflow.secrets import MASK, reveal, secret_fields
 from salesflow.settings import Settings
 from tests.harness import settings_env
 
-SECRET = "Sup3r-Distinctive-Secret-7788"  # noqa: S105 - a test value, grepped for below
+SECRET = "Sup3r-Distinctive-Secret-7788"
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ def test_generated_files_are_committed() -> None:
         pytest.fail("this test needs the git work tree to tell committed from uncommitted files")
     tracked = subprocess.run(["git", "ls-files", *GENERATED], cwd=ROOT, capture_output=True, text=True, check=True)
     assert sorted(tracked.stdout.split()) == sorted(GENERATED)
-    changed = subprocess.run(["git", "diff", "--name-only", "HEAD", "--", *GENERATED], cwd=ROOT,
-                             capture_output=True, text=True, check=True)
+    changed = subprocess.run(
+        ["git", "diff", "--name-only", "HEAD", "--", *GENERATED], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert changed.stdout.split() == [], "generated files differ from the last commit: commit them"
 
 
@@ -62,7 +63,10 @@ def test_check_fails_on_drift_and_generate_repairs_it(tmp_path: Path) -> None:
 
 def test_the_prometheus_rule_carries_every_rule_group() -> None:
     rule = yaml.safe_load((ROOT / PROMETHEUS_RULE).read_text())
-    groups = [g for path in (RECORDING_RULES, SLO_ALERTS, SERVICE_ALERTS)
-              for g in yaml.safe_load((ROOT / path).read_text())["groups"]]
+    groups = [
+        g
+        for path in (RECORDING_RULES, SLO_ALERTS, SERVICE_ALERTS)
+        for g in yaml.safe_load((ROOT / path).read_text())["groups"]
+    ]
     assert rule["kind"] == "PrometheusRule"
     assert rule["spec"]["groups"] == groups

@@ -29,11 +29,17 @@ def spec() -> Spec:
 def test_the_three_slos_of_the_brief(spec: Spec) -> None:
     slos = {slo.name: slo for slo in spec.slos}
     assert {name: slo.objective for name, slo in slos.items()} == {
-        "processing-success": Decimal("0.999"), "freshness": Decimal("0.99"), "message-latency": Decimal("0.99")}
+        "processing-success": Decimal("0.999"),
+        "freshness": Decimal("0.99"),
+        "message-latency": Decimal("0.99"),
+    }
     success = slos["processing-success"].sli
     assert isinstance(success, EventsSLI)
     assert (success.metric, success.errors, success.total) == (
-        "salesflow_events_processed_total", 'status="failed"', 'status=~"processed|failed"')
+        "salesflow_events_processed_total",
+        'status="failed"',
+        'status=~"processed|failed"',
+    )
     freshness, latency = slos["freshness"].sli, slos["message-latency"].sli
     assert isinstance(freshness, ThresholdSLI) and isinstance(latency, ThresholdSLI)
     assert (freshness.histogram, freshness.le) == ("salesflow_event_freshness_seconds", "5.0")
@@ -50,8 +56,12 @@ def test_burn_rate_windows_are_the_workbooks(spec: Spec) -> None:
     assert spec.windows == ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
     assert spec.budget_window == "30d"
     table = {(a.severity, w.long, w.short, w.factor) for a in spec.burn_rate_alerts for w in a.windows}
-    assert table == {("page", "1h", "5m", Decimal("14.4")), ("page", "6h", "30m", Decimal(6)),
-                     ("ticket", "1d", "2h", Decimal(3)), ("ticket", "3d", "6h", Decimal(1))}
+    assert table == {
+        ("page", "1h", "5m", Decimal("14.4")),
+        ("page", "6h", "30m", Decimal(6)),
+        ("ticket", "1d", "2h", Decimal(3)),
+        ("ticket", "3d", "6h", Decimal(1)),
+    }
 
 
 def _exposed_names() -> set[str]:
@@ -66,8 +76,9 @@ def _exposed_names() -> set[str]:
 
 def _exprs(node: Any) -> list[str]:
     if isinstance(node, dict):
-        return [v for k, v in node.items() if k == "expr" and isinstance(v, str)] + \
-            [e for v in node.values() for e in _exprs(v)]
+        return [v for k, v in node.items() if k == "expr" and isinstance(v, str)] + [
+            e for v in node.values() for e in _exprs(v)
+        ]
     if isinstance(node, list):
         return [e for v in node for e in _exprs(v)]
     return []
@@ -87,14 +98,17 @@ def _raw(spec: Spec) -> dict[str, Any]:
     return yaml.safe_load((ROOT / SPEC_PATH).read_text())
 
 
-@pytest.mark.parametrize(("path", "value", "message"), [
-    (("burn_rate_alerts", 0, "windows", 0, "short"), "2h", "must be shorter"),
-    (("burn_rate_alerts", 0, "windows", 0, "long"), "1 hour", "String should match pattern"),
-    (("slos", 0, "objective"), 1, "less than 1"),
-    (("slos", 1, "name"), "processing-success", "duplicate slo names"),
-    (("slos", 0, "sli", "kind"), "ratio", "does not match any of the expected tags"),
-    (("alerts", "surprise"), 1, "Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("burn_rate_alerts", 0, "windows", 0, "short"), "2h", "must be shorter"),
+        (("burn_rate_alerts", 0, "windows", 0, "long"), "1 hour", "String should match pattern"),
+        (("slos", 0, "objective"), 1, "less than 1"),
+        (("slos", 1, "name"), "processing-success", "duplicate slo names"),
+        (("slos", 0, "sli", "kind"), "ratio", "does not match any of the expected tags"),
+        (("alerts", "surprise"), 1, "Extra inputs are not permitted"),
+    ],
+)
 def test_mistakes_in_the_spec_are_rejected(spec: Spec, path: tuple[Any, ...], value: Any, message: str) -> None:
     raw = _raw(spec)
     node = raw

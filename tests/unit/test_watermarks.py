@@ -22,8 +22,15 @@ def test_marks_never_move_back_and_only_moved_marks_are_written() -> None:
 
 def test_loading_takes_this_groups_latest_marks_and_ignores_others() -> None:
     marks = ReplayWatermarks("g", "wm")
-    marks.load([(b"g|a.b.v1|2", b"5"), (b"g|a.b.v1|2", b"9"), (b"other|a.b.v1|2", b"99"), (b"g|x|0", None),
-                (b"g|broken", b"1")])
+    marks.load(
+        [
+            (b"g|a.b.v1|2", b"5"),
+            (b"g|a.b.v1|2", b"9"),
+            (b"other|a.b.v1|2", b"99"),
+            (b"g|x|0", None),
+            (b"g|broken", b"1"),
+        ]
+    )
     assert marks.mark("a.b.v1", 2) == 9 and marks.mark("x", 0) is None
     assert marks.pending_records() == []
     marks.advance("a.b.v1", 2, 12)

@@ -52,8 +52,10 @@ def create_app(
         app.state.engine = engine or create_engine(settings.database_url)
         app.state.kafka = KafkaGateway(settings)
         if not len(app.state.tokens):
-            log.warning("no API tokens configured (SALESFLOW_API_TOKENS, SALESFLOW_API_ADMIN_TOKENS): "
-                        "every /api call will be refused")
+            log.warning(
+                "no API tokens configured (SALESFLOW_API_TOKENS, SALESFLOW_API_ADMIN_TOKENS): "
+                "every /api call will be refused"
+            )
         try:
             yield
         finally:

@@ -14,9 +14,19 @@ class ApiMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter("salesflow_api_requests", "HTTP requests, by method, route and status",
-                                ["method", "route", "status"], registry=r)
-        self.duration = Histogram("salesflow_api_request_duration_seconds", "Time to answer a request",
-                                  ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.replays = Counter("salesflow_api_replays", "Events re-published through the API, by result",
-                               ["result"], registry=r)
+        self.requests = Counter(
+            "salesflow_api_requests",
+            "HTTP requests, by method, route and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "salesflow_api_request_duration_seconds",
+            "Time to answer a request",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.replays = Counter(
+            "salesflow_api_replays", "Events re-published through the API, by result", ["result"], registry=r
+        )

@@ -75,8 +75,9 @@ async def get_event(engine: AsyncEngine, event_id: UUID, scope: TenantScope) -> 
     return dict(found._mapping) if found else None
 
 
-async def list_events(engine: AsyncEngine, where: EventFilter, *, limit: int,
-                      after: Cursor | None = None) -> tuple[list[Row], Cursor | None]:
+async def list_events(
+    engine: AsyncEngine, where: EventFilter, *, limit: int, after: Cursor | None = None
+) -> tuple[list[Row], Cursor | None]:
     """One page, newest first, and the cursor of the next page (None on the last)."""
     conditions = _scoped(where.scope, events.c.tenant_id)
     if where.status is not None:
@@ -89,8 +90,12 @@ async def list_events(engine: AsyncEngine, where: EventFilter, *, limit: int,
         conditions.append(events.c.created_at < where.until)
     if after is not None:
         conditions.append(tuple_(SORT_TIME, events.c.id) < tuple_(after.time, after.id))
-    query = (select(events, SORT_TIME.label("sort_time")).where(*conditions)
-             .order_by(SORT_TIME.desc(), events.c.id.desc()).limit(limit + 1))
+    query = (
+        select(events, SORT_TIME.label("sort_time"))
+        .where(*conditions)
+        .order_by(SORT_TIME.desc(), events.c.id.desc())
+        .limit(limit + 1)
+    )
     async with engine.connect() as conn:
         rows = [dict(r._mapping) for r in await conn.execute(query)]
     if len(rows) <= limit:
@@ -105,15 +110,19 @@ def _view(name: str, *columns: str) -> Table:
 
 FUNNEL_DAILY = _view("funnel_daily", "tenant_id", "day", "stage", "leads", "events")
 AI_ROI_DAILY = _view("ai_roi_daily", "tenant_id", "day", "actions", "succeeded", "cost_usd", "value_usd", "roi")
-ATTRIBUTION_DAILY = _view("attribution_daily", "tenant_id", "day", "touch", "source", "channel", "touches", "leads",
-                          "autopilot_touches")
+ATTRIBUTION_DAILY = _view(
+    "attribution_daily", "tenant_id", "day", "touch", "source", "channel", "touches", "leads", "autopilot_touches"
+)
 VIEW_ORDER = {
-    FUNNEL_DAILY.name: ("stage",), AI_ROI_DAILY.name: (), ATTRIBUTION_DAILY.name: ("touch", "source", "channel"),
+    FUNNEL_DAILY.name: ("stage",),
+    AI_ROI_DAILY.name: (),
+    ATTRIBUTION_DAILY.name: ("touch", "source", "channel"),
 }
 
 
-async def daily_rows(engine: AsyncEngine, view: Table, scope: TenantScope, *, since: date | None,
-                     until: date | None, limit: int) -> list[Row]:
+async def daily_rows(
+    engine: AsyncEngine, view: Table, scope: TenantScope, *, since: date | None, until: date | None, limit: int
+) -> list[Row]:
     """Rows of an analytics view per tenant and UTC day, ``since`` to ``until`` inclusive, by day."""
     c = view.c
     conditions = _scoped(scope, c.tenant_id)

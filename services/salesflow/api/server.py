@@ -25,5 +25,10 @@ def api(
     if openapi:
         sys.stdout.write(orjson.dumps(app.openapi(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    uvicorn.run(app, host=host or api_settings.host, port=port if port is not None else api_settings.port,
-                log_level="info", access_log=False)
+    uvicorn.run(
+        app,
+        host=host or api_settings.host,
+        port=port if port is not None else api_settings.port,
+        log_level="info",
+        access_log=False,
+    )

@@ -41,8 +41,12 @@ def show() -> None:
     # Plain "NAME  value" lines: nothing cut at the terminal's width, easy to grep or diff.
     for name, value in display_values(load_settings()).items():
         console.print(f"{'SALESFLOW_' + name.upper():<40} {value}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"# secrets show as {MASK} when set; any secret can also come from a file named by "
-                  "SALESFLOW_<NAME>_FILE", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"# secrets show as {MASK} when set; any secret can also come from a file named by SALESFLOW_<NAME>_FILE",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def display_values(settings: Settings) -> dict[str, str]:
@@ -90,8 +94,9 @@ def check_before_command(ctx: typer.Context) -> None:
             from salesflow.kafka_check import verify_connection
 
             _run_aside(verify_connection(settings))
-        if command in DATABASE_COMMANDS and (settings.database_sslmode or settings.database_password
-                                             or "sslmode=" in settings.database_url):
+        if command in DATABASE_COMMANDS and (
+            settings.database_sslmode or settings.database_password or "sslmode=" in settings.database_url
+        ):
             _run_aside(_verify_database(settings.database_url))
     except SalesflowError as exc:
         _fail(str(exc), EXIT_CONNECT)

@@ -54,8 +54,10 @@ def demo(
         ids = [UUID(i) for i in report.acknowledged]
         run(_wait_until_final(config.database_url, ids, timeout))
         run(_print_summary(config.database_url))
-        console.print(f"\nmetrics: worker http://127.0.0.1:{config.worker_metrics_port}/metrics, "
-                      f"projection http://127.0.0.1:{config.projection_metrics_port}/metrics; logs in {logs}")
+        console.print(
+            f"\nmetrics: worker http://127.0.0.1:{config.worker_metrics_port}/metrics, "
+            f"projection http://127.0.0.1:{config.projection_metrics_port}/metrics; logs in {logs}"
+        )
     finally:
         if keep_running:
             console.print(f"worker and projection keep running (pids {[p.pid for p in services]})")
@@ -118,7 +120,9 @@ async def _print_summary(database_url: str) -> None:
 def _table(title: str, rows: list[dict[str, object]]) -> Table:
     table = Table(title=title, title_justify="left")
     for column in rows[0].keys() if rows else ["(none)"]:
-        table.add_column(column, justify="right" if column not in ("type", "status", "tenant_id", "stage", "reason") else "left")
+        table.add_column(
+            column, justify="right" if column not in ("type", "status", "tenant_id", "stage", "reason") else "left"
+        )
     for row in rows:
         table.add_row(*(_fmt(v) for v in row.values()))
     return table

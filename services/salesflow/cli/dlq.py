@@ -28,15 +28,31 @@ def list_(
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List dead letters, newest first (those already redriven only with --all)."""
-    rows = run(_with_engine(settings(), lambda e: dl.list_dead_letters(
-        e, reason=reason, topic=topic, include_redriven=include_redriven, limit=limit)))
+    rows = run(
+        _with_engine(
+            settings(),
+            lambda e: dl.list_dead_letters(
+                e, reason=reason, topic=topic, include_redriven=include_redriven, limit=limit
+            ),
+        )
+    )
     if json_output:
         print_json([_summary(r) for r in rows])
         return
-    table = [(dl.row_id(r), r["reason"], _short(r["detail"], 60), r["event_id"], _when(r["dead_lettered_at"]),
-              _when(r["redriven_at"])) for r in rows]
-    console.out(plain_table(("ID", "REASON", "DETAIL", "EVENT-ID", "DEAD-LETTERED-AT", "REDRIVEN-AT"), table),
-                highlight=False)
+    table = [
+        (
+            dl.row_id(r),
+            r["reason"],
+            _short(r["detail"], 60),
+            r["event_id"],
+            _when(r["dead_lettered_at"]),
+            _when(r["redriven_at"]),
+        )
+        for r in rows
+    ]
+    console.out(
+        plain_table(("ID", "REASON", "DETAIL", "EVENT-ID", "DEAD-LETTERED-AT", "REDRIVEN-AT"), table), highlight=False
+    )
     console.out(f"\n{len(rows)} dead letter(s); show one with `salesflow dlq show ID`", highlight=False)
 
 
@@ -52,8 +68,13 @@ def show(
         err_console.print(f"[red]not found:[/red] dead letter {ident}")
         raise typer.Exit(1)
     row = rows[0]
-    detail = {**_summary(row), "headers": row["headers"], "key": _text(row["record_key"]),
-              "value": _text(row["raw"]), "value_bytes": len(row["raw"] or b"")}
+    detail = {
+        **_summary(row),
+        "headers": row["headers"],
+        "key": _text(row["record_key"]),
+        "value": _text(row["raw"]),
+        "value_bytes": len(row["raw"] or b""),
+    }
     if json_output:
         print_json(detail)
         return
@@ -89,8 +110,15 @@ def redrive(
     console.out(f"{len(sent)} dead letter(s) {'to redrive' if dry_run else 'redriven'}", highlight=False)
 
 
-async def _redrive(config: Settings, ids: list[dl.DeadLetterId], reason: str | None, topic: str | None,
-                   again: bool, limit: int, dry_run: bool) -> list[tuple[dl.DeadLetterId, Any]]:
+async def _redrive(
+    config: Settings,
+    ids: list[dl.DeadLetterId],
+    reason: str | None,
+    topic: str | None,
+    again: bool,
+    limit: int,
+    dry_run: bool,
+) -> list[tuple[dl.DeadLetterId, Any]]:
     engine = create_engine(config.database_url)
     try:
         rows = await dl.get_dead_letters(engine, ids) if ids else []
@@ -128,10 +156,18 @@ def _parse(text: str) -> dl.DeadLetterId:
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(dl.row_id(row)), "topic": row["topic"], "partition": row["partition"], "offset": row["offset"],
-            "reason": row["reason"], "detail": row["detail"], "event_id": row["event_id"] and str(row["event_id"]),
-            "original_timestamp": _when(row["original_timestamp"]), "dead_lettered_at": _when(row["dead_lettered_at"]),
-            "redriven_at": _when(row["redriven_at"])}
+    return {
+        "id": str(dl.row_id(row)),
+        "topic": row["topic"],
+        "partition": row["partition"],
+        "offset": row["offset"],
+        "reason": row["reason"],
+        "detail": row["detail"],
+        "event_id": row["event_id"] and str(row["event_id"]),
+        "original_timestamp": _when(row["original_timestamp"]),
+        "dead_lettered_at": _when(row["dead_lettered_at"]),
+        "redriven_at": _when(row["redriven_at"]),
+    }
 
 
 def _when(value: Any) -> str | None:

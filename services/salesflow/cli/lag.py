@@ -25,11 +25,42 @@ def lag(
 def _print(found: GroupLag) -> None:
     if not found.members:
         console.out(f"Consumer group '{found.group}' has no active members (state {found.state}).\n", highlight=False)
-    rows = [(found.group, r.topic, r.partition, r.current_offset, r.log_end_offset, r.lag,
-             None if r.lag_seconds is None else f"{r.lag_seconds:.1f}", r.consumer_id, r.host, r.client_id)
-            for r in found.rows]
-    console.out(plain_table(("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
-                             "LAG-SECONDS", "CONSUMER-ID", "HOST", "CLIENT-ID"), rows), highlight=False)
+    rows = [
+        (
+            found.group,
+            r.topic,
+            r.partition,
+            r.current_offset,
+            r.log_end_offset,
+            r.lag,
+            None if r.lag_seconds is None else f"{r.lag_seconds:.1f}",
+            r.consumer_id,
+            r.host,
+            r.client_id,
+        )
+        for r in found.rows
+    ]
+    console.out(
+        plain_table(
+            (
+                "GROUP",
+                "TOPIC",
+                "PARTITION",
+                "CURRENT-OFFSET",
+                "LOG-END-OFFSET",
+                "LAG",
+                "LAG-SECONDS",
+                "CONSUMER-ID",
+                "HOST",
+                "CLIENT-ID",
+            ),
+            rows,
+        ),
+        highlight=False,
+    )
     oldest = found.max_lag_seconds
-    console.out(f"\ntotal lag {found.total_lag} record(s); oldest unprocessed record "
-                f"{'-' if oldest is None else f'{oldest:.1f}s'} old", highlight=False)
+    console.out(
+        f"\ntotal lag {found.total_lag} record(s); oldest unprocessed record "
+        f"{'-' if oldest is None else f'{oldest:.1f}s'} old",
+        highlight=False,
+    )

@@ -18,8 +18,11 @@ from salesflow.cli.produce import produce_app
 from salesflow.cli.replay import replay_app
 from salesflow.cli.slo import slo_app
 
-app = typer.Typer(help="SalesFlow Events: CRM events on Kafka, processed by Faust, projected into Postgres.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="SalesFlow Events: CRM events on Kafka, processed by Faust, projected into Postgres.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.command()(pipeline.worker)
 app.command()(pipeline.projection)
 app.command()(pipeline.handlers)
@@ -37,21 +40,29 @@ app.add_typer(slo_app, name="slo")
 install_config(app)
 
 
-
 def main() -> None:
     """The ``salesflow`` entry point: a service that cannot be reached ends any command with one line
     naming the setting to check, not a traceback."""
     try:
         app()
     except KafkaConnectionError as exc:
-        err_console.print(f"error: cannot reach Kafka at {_setting('SALESFLOW_KAFKA_BOOTSTRAP_SERVERS')} "
-                          f"(SALESFLOW_KAFKA_BOOTSTRAP_SERVERS): {exc}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"error: cannot reach Kafka at {_setting('SALESFLOW_KAFKA_BOOTSTRAP_SERVERS')} "
+            f"(SALESFLOW_KAFKA_BOOTSTRAP_SERVERS): {exc}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         raise SystemExit(1) from None
     except (ConnectionRefusedError, DBAPIError) as exc:
         if isinstance(exc, DBAPIError) and not isinstance(exc.orig, OSError | ConnectionError):
             raise
-        err_console.print(f"error: cannot reach Postgres (SALESFLOW_DATABASE_URL): {type(exc).__name__}",
-                          markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"error: cannot reach Postgres (SALESFLOW_DATABASE_URL): {type(exc).__name__}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         raise SystemExit(1) from None
 
 

@@ -33,7 +33,9 @@ def produce_demo(
 
 
 @produce_app.command("file")
-def produce_file(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON Lines, one CloudEvent a line.")) -> None:
+def produce_file(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON Lines, one CloudEvent a line."),
+) -> None:
     """Produce the CloudEvents of a JSON Lines file, each to its type's topic."""
     events = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
     report = run(_send_with_progress(events, rate=0))
@@ -63,8 +65,10 @@ async def _send_with_progress(events: Iterable[dict[str, Any]], *, rate: float, 
                     await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()))
         report = await collect(pending)
     elapsed = time.monotonic() - started
-    console.print(f"acknowledged {len(report.acknowledged)} events in {elapsed:.1f}s "
-                  f"({len(report.acknowledged) / max(elapsed, 1e-9):,.0f}/s)")
+    console.print(
+        f"acknowledged {len(report.acknowledged)} events in {elapsed:.1f}s "
+        f"({len(report.acknowledged) / max(elapsed, 1e-9):,.0f}/s)"
+    )
     return report
 
 
@@ -73,15 +77,23 @@ async def _send_invalid(count: int) -> None:
     bad = invalid_records()
     async with event_producer(config) as producer:
         futures = [
-            await producer.send_raw(config.topics.source(EventType.LEAD_CREATED), bad[i % len(bad)][0], key=b"acme:lead-bad")
+            await producer.send_raw(
+                config.topics.source(EventType.LEAD_CREATED), bad[i % len(bad)][0], key=b"acme:lead-bad"
+            )
             for i in range(count)
         ]
         await asyncio.gather(*futures)
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _finish(report: SendReport) -> None:
@@ -89,4 +101,3 @@ def _finish(report: SendReport) -> None:
         err_console.print(f"[red]not acknowledged[/red] {event_id}: {error}")
     if report.failed:
         raise typer.Exit(1)
-

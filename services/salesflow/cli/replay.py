@@ -22,8 +22,9 @@ from salesflow.replay.republish import ReplayResult, replayer
 from salesflow.replay.store import EventPosition, positions_by_id, positions_by_status
 from salesflow.settings import Settings
 
-replay_app = typer.Typer(help="Replay events: reset a consumer group's offsets, or re-publish events.",
-                         no_args_is_help=True)
+replay_app = typer.Typer(
+    help="Replay events: reset a consumer group's offsets, or re-publish events.", no_args_is_help=True
+)
 
 EXIT_REFUSED = 3  # the group has live members
 
@@ -49,13 +50,17 @@ def offsets(
     to_offset: int = typer.Option(None, "--to-offset", help="Target: this offset (clamped to the log)."),
     shift_by: int = typer.Option(None, "--shift-by", help="Target: the committed offset plus N (N < 0 goes back)."),
     to_datetime: str = typer.Option(
-        None, "--to-datetime", help="Target: the first record at or after YYYY-MM-DDTHH:mm:SS.sss[Z]."),
+        None, "--to-datetime", help="Target: the first record at or after YYYY-MM-DDTHH:mm:SS.sss[Z]."
+    ),
     by_duration: str = typer.Option(
-        None, "--by-duration", help="Target: the first record at or after now minus PnDTnHnMnS."),
+        None, "--by-duration", help="Target: the first record at or after now minus PnDTnHnMnS."
+    ),
     from_file: Path = typer.Option(
-        None, "--from-file", exists=True, dir_okay=False, help="Target: topic,partition,offset lines."),
+        None, "--from-file", exists=True, dir_okay=False, help="Target: topic,partition,offset lines."
+    ),
     to_current: bool = typer.Option(
-        False, "--to-current", help="Target: the committed offset (the log end without one)."),
+        False, "--to-current", help="Target: the committed offset (the log end without one)."
+    ),
     execute: bool = typer.Option(False, "--execute", help="Apply the plan. Without it, nothing changes (dry run)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show the plan (the default)."),
     json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
@@ -66,8 +71,9 @@ def offsets(
     if execute and dry_run:
         raise typer.BadParameter("--execute and --dry-run contradict each other")
     try:
-        target = _target(group, to_earliest, to_latest, to_offset, shift_by, to_datetime, by_duration, from_file,
-                         to_current)
+        target = _target(
+            group, to_earliest, to_latest, to_offset, shift_by, to_datetime, by_duration, from_file, to_current
+        )
         scopes = [targets.TopicScope.parse(t) for t in topic]
         plan = run(reset_offsets(config, group, target, topics=scopes, all_topics=all_topics, execute=execute))
     except GroupHasLiveMembers as exc:
@@ -79,12 +85,31 @@ def offsets(
     _print_plan(plan, json_output)
 
 
-def _target(group: str, earliest: bool, latest: bool, offset: int | None, shift: int | None, when: str | None,
-            duration: str | None, path: Path | None, current: bool) -> targets.ResetTarget:
-    chosen = [name for name, given in (
-        ("--to-earliest", earliest), ("--to-latest", latest), ("--to-offset", offset is not None),
-        ("--shift-by", shift is not None), ("--to-datetime", when is not None), ("--by-duration", duration is not None),
-        ("--from-file", path is not None), ("--to-current", current)) if given]
+def _target(
+    group: str,
+    earliest: bool,
+    latest: bool,
+    offset: int | None,
+    shift: int | None,
+    when: str | None,
+    duration: str | None,
+    path: Path | None,
+    current: bool,
+) -> targets.ResetTarget:
+    chosen = [
+        name
+        for name, given in (
+            ("--to-earliest", earliest),
+            ("--to-latest", latest),
+            ("--to-offset", offset is not None),
+            ("--shift-by", shift is not None),
+            ("--to-datetime", when is not None),
+            ("--by-duration", duration is not None),
+            ("--from-file", path is not None),
+            ("--to-current", current),
+        )
+        if given
+    ]
     if len(chosen) != 1:
         raise typer.BadParameter(f"give exactly one target (got {', '.join(chosen) or 'none'})")
     if earliest:
@@ -110,16 +135,38 @@ def _print_plan(plan: ResetPlan, json_output: bool) -> None:
         return
     for warning in plan.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {warning}")
-    rows = [(plan.group, r.topic, r.partition, r.current_offset, r.new_offset, r.log_end_offset, r.to_reprocess,
-             r.to_skip) for r in plan.rows]
-    console.out(plain_table(("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET", "LOG-END-OFFSET",
-                             "TO-REPROCESS", "TO-SKIP"), rows), highlight=False)
+    rows = [
+        (plan.group, r.topic, r.partition, r.current_offset, r.new_offset, r.log_end_offset, r.to_reprocess, r.to_skip)
+        for r in plan.rows
+    ]
+    console.out(
+        plain_table(
+            (
+                "GROUP",
+                "TOPIC",
+                "PARTITION",
+                "CURRENT-OFFSET",
+                "NEW-OFFSET",
+                "LOG-END-OFFSET",
+                "TO-REPROCESS",
+                "TO-SKIP",
+            ),
+            rows,
+        ),
+        highlight=False,
+    )
     if plan.executed:
-        console.out(f"\napplied {plan.target.describe()} to {len(plan.rows)} partition(s) of group {plan.group}: "
-                    f"{plan.total_to_reprocess} record(s) to reprocess", highlight=False)
+        console.out(
+            f"\napplied {plan.target.describe()} to {len(plan.rows)} partition(s) of group {plan.group}: "
+            f"{plan.total_to_reprocess} record(s) to reprocess",
+            highlight=False,
+        )
     else:
-        console.out(f"\ndry run of {plan.target.describe()}: nothing changed; add --execute to apply "
-                    f"({plan.total_to_reprocess} record(s) would be reprocessed)", highlight=False)
+        console.out(
+            f"\ndry run of {plan.target.describe()}: nothing changed; add --execute to apply "
+            f"({plan.total_to_reprocess} record(s) would be reprocessed)",
+            highlight=False,
+        )
 
 
 @replay_app.command("event")
@@ -180,8 +227,14 @@ def _print_results(results: list[ReplayResult], json_output: bool, missing: list
     def pos(p: tuple[str, int, int] | None) -> str | None:
         return None if p is None else f"{p[0]}[{p[1]}]@{p[2]}"
 
-    console.out(plain_table(("EVENT-ID", "RESULT", "ORIGINAL", "REPUBLISHED-AS", "DETAIL"),
-                            [(r.event_id, r.status, pos(r.original), pos(r.republished), r.detail) for r in results]),
-                highlight=False)
-    console.out(f"\n{sum(r.ok for r in results)} of {len(results)} event(s) re-published with the replay header",
-                highlight=False)
+    console.out(
+        plain_table(
+            ("EVENT-ID", "RESULT", "ORIGINAL", "REPUBLISHED-AS", "DETAIL"),
+            [(r.event_id, r.status, pos(r.original), pos(r.republished), r.detail) for r in results],
+        ),
+        highlight=False,
+    )
+    console.out(
+        f"\n{sum(r.ok for r in results)} of {len(results)} event(s) re-published with the replay header",
+        highlight=False,
+    )

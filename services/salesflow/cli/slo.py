@@ -9,8 +9,9 @@ import typer
 
 from salesflow.cli.common import console, err_console
 
-slo_app = typer.Typer(help="SLOs as code: rules, alerts and the dashboard from deploy/slo/slos.yaml.",
-                      no_args_is_help=True)
+slo_app = typer.Typer(
+    help="SLOs as code: rules, alerts and the dashboard from deploy/slo/slos.yaml.", no_args_is_help=True
+)
 
 ROOT = typer.Option(Path("."), "--root", help="The repository root the paths are relative to.")
 SPEC = typer.Option(None, "--spec", help="The spec file (default: <root>/deploy/slo/slos.yaml).")

@@ -83,8 +83,9 @@ def _connect_or_explain(url: URL) -> Any:
                 f"trusted ({exc.verify_message}); check SALESFLOW_DATABASE_SSL_ROOTCERT"
             ) from None
         except ssl.SSLError as exc:
-            raise DatabaseConnectError(f"cannot connect to {where} (sslmode={mode}): TLS error: "
-                                       f"{exc.reason or exc}") from None
+            raise DatabaseConnectError(
+                f"cannot connect to {where} (sslmode={mode}): TLS error: {exc.reason or exc}"
+            ) from None
         except dialect.loaded_dbapi.Error as exc:
             # The adapter wraps asyncpg's error; 28xxx is "invalid authorization" (password, pg_hba).
             if not str(getattr(exc, "sqlstate", "") or "").startswith("28"):

@@ -23,8 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .kafka_security import KafkaSecurity, admin_client_options, dev_security, format_arguments
-from .kafka_security import check_formatted_for, listener_properties, mark_formatted_for
+from .kafka_security import (
+    KafkaSecurity,
+    admin_client_options,
+    check_formatted_for,
+    dev_security,
+    format_arguments,
+    listener_properties,
+    mark_formatted_for,
+)
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -117,9 +124,7 @@ def jars_complete(cfg: KafkaConfig) -> bool:
     return (cfg.libs.parent / ".complete").exists() and any(cfg.libs.glob("kafka_2.13-*.jar"))
 
 
-def java_cmd(
-    cfg: KafkaConfig, main: str, log4j: Path = TOOLS_LOG4J, xmx: str = "256m"
-) -> list[str]:
+def java_cmd(cfg: KafkaConfig, main: str, log4j: Path = TOOLS_LOG4J, xmx: str = "256m") -> list[str]:
     """``java ... -cp '<libs>/*' <main>``: run any main class from the cached Kafka jars."""
     props = [f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={cfg.log_file.parent}"]
     return ["java", f"-Xmx{xmx}", *JVM_OPTS, *props, "-cp", f"{cfg.libs}/*", main]

@@ -83,8 +83,10 @@ def check_formatted_for(home: Path, protocol: str) -> None:
     marker = home / "listener"
     formatted = marker.read_text().strip() if marker.exists() else "PLAINTEXT"
     if formatted != protocol:
-        raise RuntimeError(f"{home} was formatted for a {formatted} listener, not {protocol}: "
-                           "use another SALESFLOW_STACK_DIR or `salesflow dev reset`")
+        raise RuntimeError(
+            f"{home} was formatted for a {formatted} listener, not {protocol}: "
+            "use another SALESFLOW_STACK_DIR or `salesflow dev reset`"
+        )
 
 
 def mark_formatted_for(home: Path, protocol: str) -> None:
@@ -97,28 +99,30 @@ def server_properties(sec: KafkaSecurity, port: int, cport: int) -> str:
     broker_pw = sec.inter_broker_password
     scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule required"
     plain_users = " ".join(f'user_{name}="{pw}"' for name, pw in sec.all_users.items())
-    return "\n".join([
-        f"listeners={LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-        f"advertised.listeners={LISTENER}://127.0.0.1:{port}",
-        f"inter.broker.listener.name={LISTENER}",
-        f"listener.security.protocol.map={LISTENER}:{LISTENER},CONTROLLER:PLAINTEXT",
-        f"sasl.enabled.mechanisms={','.join(MECHANISMS)}",
-        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
-        f'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram_login} '
-        f'username="{INTER_BROKER_USER}" password="{broker_pw}";',
-        f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={scram_login};",
-        "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
-        f'required username="{INTER_BROKER_USER}" password="{broker_pw}" {plain_users};',
-        "ssl.keystore.type=PKCS12",
-        f"ssl.keystore.location={cert.keystore}",
-        f"ssl.keystore.password={cert.keystore_password}",
-        f"ssl.key.password={cert.keystore_password}",
-        "ssl.truststore.type=PEM",
-        f"ssl.truststore.location={cert.ca.cert}",
-        "ssl.client.auth=none",
-        "ssl.endpoint.identification.algorithm=https",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"listeners={LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            f"advertised.listeners={LISTENER}://127.0.0.1:{port}",
+            f"inter.broker.listener.name={LISTENER}",
+            f"listener.security.protocol.map={LISTENER}:{LISTENER},CONTROLLER:PLAINTEXT",
+            f"sasl.enabled.mechanisms={','.join(MECHANISMS)}",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram_login} "
+            f'username="{INTER_BROKER_USER}" password="{broker_pw}";',
+            f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={scram_login};",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
+            f'required username="{INTER_BROKER_USER}" password="{broker_pw}" {plain_users};',
+            "ssl.keystore.type=PKCS12",
+            f"ssl.keystore.location={cert.keystore}",
+            f"ssl.keystore.password={cert.keystore_password}",
+            f"ssl.key.password={cert.keystore_password}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={cert.ca.cert}",
+            "ssl.client.auth=none",
+            "ssl.endpoint.identification.algorithm=https",
+            "",
+        ]
+    )
 
 
 def format_arguments(sec: KafkaSecurity) -> list[str]:
@@ -129,8 +133,11 @@ def format_arguments(sec: KafkaSecurity) -> list[str]:
             salt = secrets.token_bytes(16)
             salted = hashlib.pbkdf2_hmac(digest, password.encode(), salt, SCRAM_ITERATIONS)
             b64 = base64.b64encode
-            args += ["--add-scram", f'{mechanism}=[name={name},iterations={SCRAM_ITERATIONS},'
-                                    f'salt="{b64(salt).decode()}",saltedpassword="{b64(salted).decode()}"]']
+            args += [
+                "--add-scram",
+                f"{mechanism}=[name={name},iterations={SCRAM_ITERATIONS},"
+                f'salt="{b64(salt).decode()}",saltedpassword="{b64(salted).decode()}"]',
+            ]
     return args
 
 

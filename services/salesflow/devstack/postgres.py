@@ -95,10 +95,7 @@ class PostgresConfig:
     def url(self) -> str:
         ca = self.tls.ca.cert if self.tls else (self.tls_dir / "salesflow-dev-ca.pem" if self.tls_dir else None)
         tls = f"?sslmode=verify-full&sslrootcert={ca}" if ca else ""
-        return (
-            f"postgresql+asyncpg://{self.user}:{self.password}"
-            f"@127.0.0.1:{self.port}/{self.database}{tls}"
-        )
+        return f"postgresql+asyncpg://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}{tls}"
 
 
 def apt_install(packages: list[str], echo: Echo = _noop) -> None:
@@ -221,9 +218,7 @@ def wait_ready(cfg: PostgresConfig, timeout: float = 60.0) -> None:
         if subprocess.run(cmd).returncode == 0:
             return
         time.sleep(0.3)
-    raise RuntimeError(
-        f"Postgres not ready after {timeout:.0f}s; tail of {cfg.log_file}:\n{tail(cfg.log_file)}"
-    )
+    raise RuntimeError(f"Postgres not ready after {timeout:.0f}s; tail of {cfg.log_file}:\n{tail(cfg.log_file)}")
 
 
 def psql(cfg: PostgresConfig, sql: str, user: str = "postgres", database: str = "postgres") -> str:

@@ -32,5 +32,7 @@ def tls_settings(cfg: PostgresConfig) -> str:
         pg = pwd.getpwnam("postgres")
         for path in (folder, cert, key, hba):
             os.chown(path, pg.pw_uid, pg.pw_gid)
-    return (f"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\nhba_file = '{hba}'\n"
-            "password_encryption = 'scram-sha-256'\n")
+    return (
+        f"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\nhba_file = '{hba}'\n"
+        "password_encryption = 'scram-sha-256'\n"
+    )

@@ -162,9 +162,7 @@ def up(echo: Echo = _stderr) -> dict[str, str]:
             "kafka": pool.submit(kafka.start, kc, echo),
             "postgres": pool.submit(postgres.start, pc, echo),
         }
-        result = {
-            name: "started" if f.result() else "already running" for name, f in futures.items()
-        }
+        result = {name: "started" if f.result() else "already running" for name, f in futures.items()}
     for name, what in result.items():
         echo(f"{name}: {what}")
     return result
@@ -222,6 +220,4 @@ def kafka_tool(
     if not kafka.jars_complete(cfg):
         with _locked():
             ensure_kafka_jars()
-    return subprocess.run(
-        [*kafka.java_cmd(cfg, main_class), *args], capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([*kafka.java_cmd(cfg, main_class), *args], capture_output=True, text=True, timeout=timeout)

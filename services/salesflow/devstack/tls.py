@@ -47,16 +47,37 @@ def make_ca(folder: Path, name: str = "salesflow-dev-ca") -> CertificateAuthorit
     ca = CertificateAuthority(cert=folder / f"{name}.pem", key=folder / f"{name}-key.pem")
     if ca.cert.exists() and ca.key.exists():
         return ca
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", DAYS, "-subj", f"/CN={name}",
-             "-keyout", str(ca.key), "-out", str(ca.cert),
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             cwd=folder)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        DAYS,
+        "-subj",
+        f"/CN={name}",
+        "-keyout",
+        str(ca.key),
+        "-out",
+        str(ca.cert),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=folder,
+    )
     ca.key.chmod(0o600)
     return ca
 
 
-def make_certificate(ca: CertificateAuthority, folder: Path, name: str,
-                     hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), client: bool = False) -> ServerCertificate:
+def make_certificate(
+    ca: CertificateAuthority,
+    folder: Path,
+    name: str,
+    hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+    client: bool = False,
+) -> ServerCertificate:
     """Create (once) a certificate for ``hosts`` signed by ``ca``, plus a PKCS#12 keystore of it."""
     folder.mkdir(parents=True, exist_ok=True)
     cert, key, csr = folder / f"{name}.pem", folder / f"{name}-key.pem", folder / f"{name}.csr"
@@ -66,18 +87,59 @@ def make_certificate(ca: CertificateAuthority, folder: Path, name: str,
         usage = "clientAuth" if client else "serverAuth"
         extensions = folder / f"{name}.ext"
         extensions.write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n")
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={hosts[0]}",
-                 "-keyout", str(key), "-out", str(csr), cwd=folder)
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey", str(ca.key),
-                 "-CAcreateserial", "-days", DAYS, "-extfile", str(extensions), "-out", str(cert), cwd=folder)
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={hosts[0]}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+            cwd=folder,
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca.cert),
+            "-CAkey",
+            str(ca.key),
+            "-CAcreateserial",
+            "-days",
+            DAYS,
+            "-extfile",
+            str(extensions),
+            "-out",
+            str(cert),
+            cwd=folder,
+        )
         password_file.write_text(secrets.token_hex(16))
         password_file.chmod(0o600)
         # PKCS#12 is what a JVM keystore reads without extra tools (keytool is not needed).
-        _openssl("pkcs12", "-export", "-in", str(cert), "-inkey", str(key), "-name", name,
-                 "-passout", f"file:{password_file}", "-out", str(keystore), cwd=folder)
+        _openssl(
+            "pkcs12",
+            "-export",
+            "-in",
+            str(cert),
+            "-inkey",
+            str(key),
+            "-name",
+            name,
+            "-passout",
+            f"file:{password_file}",
+            "-out",
+            str(keystore),
+            cwd=folder,
+        )
         key.chmod(0o600)
-    return ServerCertificate(ca=ca, cert=cert, key=key, keystore=keystore,
-                             keystore_password=password_file.read_text().strip())
+    return ServerCertificate(
+        ca=ca, cert=cert, key=key, keystore=keystore, keystore_password=password_file.read_text().strip()
+    )
 
 
 def hand_to(user_uid: int, user_gid: int, *paths: Path) -> None:

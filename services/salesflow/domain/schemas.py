@@ -30,8 +30,11 @@ def event_schema(event_type: str, version: str) -> dict[str, Any]:
 def all_schemas() -> dict[str, dict[str, Any]]:
     """Relative file path -> schema."""
     files = {f"{t.value}/{v}.json": event_schema(t.value, v) for t, v in PAYLOAD_MODELS}
-    files["outcome/v1.json"] = {"$schema": SCHEMA_DRAFT, "$id": "salesflow/outcome/v1.json",
-                                **Outcome.model_json_schema()}
+    files["outcome/v1.json"] = {
+        "$schema": SCHEMA_DRAFT,
+        "$id": "salesflow/outcome/v1.json",
+        **Outcome.model_json_schema(),
+    }
     return files
 
 

@@ -55,5 +55,11 @@ class Topics:
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (*self.sources, self.outcomes, self.deadletter, self.autopilot_commands, self.notifications,
-                self.watermarks)
+        return (
+            *self.sources,
+            self.outcomes,
+            self.deadletter,
+            self.autopilot_commands,
+            self.notifications,
+            self.watermarks,
+        )

@@ -33,9 +33,7 @@ async def contacted_funnel(event: CloudEvent[MessageSentV1]) -> list[Output]:
 def completes_sequence(step: SequenceStepExecutedV1) -> bool:
     """The last step of a known-length sequence, executed or skipped, completes it."""
     return (
-        step.step_count is not None
-        and step.step_index >= step.step_count - 1
-        and step.status is not StepStatus.FAILED
+        step.step_count is not None and step.step_index >= step.step_count - 1 and step.status is not StepStatus.FAILED
     )
 
 

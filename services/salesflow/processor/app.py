@@ -126,10 +126,15 @@ async def _ack_in_order(
             for event, _ in batch:
                 watermarks.advance(event.message.topic, event.message.partition, event.message.offset)
             await asyncio.gather(*[await _send(app, mark) for mark in watermarks.pending_records()])
-        except Exception as exc:  # noqa: BLE001 - a lost outcome must stop the worker, never be acked
+        except Exception as exc:
             first = batch[0][0].message
-            log.critical("could not deliver the records of %s[%s]@%s and after: %r; stopping without ack",
-                         first.topic, first.partition, first.offset, exc)
+            log.critical(
+                "could not deliver the records of %s[%s]@%s and after: %r; stopping without ack",
+                first.topic,
+                first.partition,
+                first.offset,
+                exc,
+            )
             await app.crash(exc)
             return
         for event, _ in batch:

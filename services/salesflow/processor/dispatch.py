@@ -86,7 +86,7 @@ async def _run_with_retries(
             if attempt >= policy.max_attempts:
                 return [], _failed(handler, attempt, exc)
             await sleep(policy.delay(attempt))
-        except Exception as exc:  # noqa: BLE001 - any other handler error is permanent for this event
+        except Exception as exc:
             metrics.handler_errors.labels(handler.name, "permanent").inc()
             return [], _failed(handler, attempt, exc)
         else:

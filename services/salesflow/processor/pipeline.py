@@ -26,6 +26,7 @@ from salesflow.processor.records import command_record, dead_letter_record, outc
 from salesflow.processor.watermarks import ReplayWatermarks
 
 Clock = Callable[[], datetime]
+DEFAULT_POLICY = RetryPolicy()
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class EventProcessor:
         topics: Topics,
         group: str,
         max_event_bytes: int,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy = DEFAULT_POLICY,
         clock: Clock = utcnow,
         watermarks: ReplayWatermarks | None = None,
     ) -> None:
@@ -76,15 +77,18 @@ class EventProcessor:
             return await self._process(record)
         except InvalidEvent as error:
             return self._dead_letter(record, error)
-        except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop the stream or lose the record
+        except Exception as exc:
             log.exception("processing raised %s", type(exc).__name__, extra=record_fields(record))
             error = InvalidEvent(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
             return self._dead_letter(record, error)
 
     def _dead_letter(self, record: RecordIn, error: InvalidEvent) -> list[RecordOut]:
         self.metrics.dead_letters.labels(error.reason.value).inc()
-        log.warning("dead-lettered: %s", error.detail,
-                    extra=record_fields(record, event_id=error.event_id, reason=error.reason.value))
+        log.warning(
+            "dead-lettered: %s",
+            error.detail,
+            extra=record_fields(record, event_id=error.event_id, reason=error.reason.value),
+        )
         return [dead_letter_record(record, error, self.group, self.topics)]
 
     async def _process(self, record: RecordIn) -> list[RecordOut]:
@@ -94,8 +98,17 @@ class EventProcessor:
         outcome = self._outcome(event, record, result, replay)
         self._record_metrics(outcome, result)
         if result.failed:
-            log.warning("event failed: %s", outcome.error_message, extra=record_fields(
-                record, event_id=str(event.id), event_type=event.type.value, tenant_id=event.tenantid, status="failed"))
+            log.warning(
+                "event failed: %s",
+                outcome.error_message,
+                extra=record_fields(
+                    record,
+                    event_id=str(event.id),
+                    event_type=event.type.value,
+                    tenant_id=event.tenantid,
+                    status="failed",
+                ),
+            )
         commands = [o for o in result.outputs if isinstance(o, Command)]
         return [outcome_record(outcome, self.topics), *(command_record(c, self.topics) for c in commands)]
 

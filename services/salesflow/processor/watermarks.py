@@ -42,7 +42,7 @@ class ReplayWatermarks:
             text = key.decode("utf-8", "replace")
             if not text.startswith(prefix):
                 continue
-            topic, _, partition = text[len(prefix):].rpartition("|")
+            topic, _, partition = text[len(prefix) :].rpartition("|")
             if partition.isdigit() and value.isdigit():
                 # Never move a mark back: this worker may already be past what the topic says.
                 self.advance(topic, int(partition), int(value))

@@ -60,14 +60,18 @@ class DemoGenerator:
         tenant = rng.choice(TENANTS)
         lead_id = f"lead-{self._uuid().hex[:12]}"
         autopilot = rng.random() < 0.4
-        yield self._event(EventType.LEAD_CREATED, tenant, {
-            "lead_id": lead_id,
-            "source": _weighted(rng, LEAD_SOURCES),
-            "campaign": rng.choice(CAMPAIGNS),
-            "channel": _weighted(rng, CHANNELS),
-            "owner_id": f"user-{rng.randint(1, 12)}",
-            "autopilot": autopilot,
-        })
+        yield self._event(
+            EventType.LEAD_CREATED,
+            tenant,
+            {
+                "lead_id": lead_id,
+                "source": _weighted(rng, LEAD_SOURCES),
+                "campaign": rng.choice(CAMPAIGNS),
+                "channel": _weighted(rng, CHANNELS),
+                "owner_id": f"user-{rng.randint(1, 12)}",
+                "autopilot": autopilot,
+            },
+        )
         action_ids: list[str] = []
         if autopilot:
             for _ in range(rng.randint(1, 3)):
@@ -78,14 +82,18 @@ class DemoGenerator:
             yield self._event(EventType.MESSAGE_SENT, tenant, self._message(lead_id, sequence_id, action_ids))
         step_count = rng.randint(3, 5)
         for step_index in range(rng.randint(1, step_count)):
-            yield self._event(EventType.SEQUENCE_STEP_EXECUTED, tenant, {
-                "lead_id": lead_id,
-                "sequence_id": sequence_id,
-                "step_index": step_index,
-                "step_count": step_count,
-                "action": rng.choice(SEQUENCE_ACTIONS),
-                "status": rng.choices(["executed", "skipped", "failed"], weights=[90, 7, 3])[0],
-            })
+            yield self._event(
+                EventType.SEQUENCE_STEP_EXECUTED,
+                tenant,
+                {
+                    "lead_id": lead_id,
+                    "sequence_id": sequence_id,
+                    "step_index": step_index,
+                    "step_count": step_count,
+                    "action": rng.choice(SEQUENCE_ACTIONS),
+                    "status": rng.choices(["executed", "skipped", "failed"], weights=[90, 7, 3])[0],
+                },
+            )
 
     def _action(self, lead_id: str, action_id: str) -> dict[str, Any]:
         rng = self.rng

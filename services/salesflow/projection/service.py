@@ -31,7 +31,12 @@ LAG_REPORT_SECONDS = 5.0
 # SQLAlchemy wraps the driver's errors; the writer's COPY path uses the driver directly, so its own
 # errors count as well: any database error retries the same batch, as before.
 RETRYABLE_DB_ERRORS = (
-    OperationalError, InterfaceError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
+    OperationalError,
+    InterfaceError,
+    DBAPIError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
     ConnectionError,
 )
 
@@ -125,4 +130,3 @@ class Projection:
             for table, count in written.items():
                 self.metrics.projection_rows.labels(table).inc(count)
             return
-

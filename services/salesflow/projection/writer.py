@@ -29,12 +29,45 @@ from salesflow.projection.rows import Batch, dead_lettered_event_row, fact_rows
 PENDING = EventStatus.PENDING.value
 DEAD_LETTERED = EventStatus.DEAD_LETTERED.value
 
-PENDING_COLUMNS = ("id", "type", "tenant_id", "lead_id", "status", "created_at", "payload",
-                   "source_topic", "source_partition", "source_offset")
-OUTCOME_COLUMNS = ("id", "type", "tenant_id", "lead_id", "status", "created_at", "processed_at", "error_message",
-                   "attempts", "replay_count", "source_topic", "source_partition", "source_offset")
-DEAD_LETTER_COLUMNS = ("topic", "partition", "offset", "event_id", "reason", "detail", "record_key", "raw",
-                       "headers", "original_timestamp")
+PENDING_COLUMNS = (
+    "id",
+    "type",
+    "tenant_id",
+    "lead_id",
+    "status",
+    "created_at",
+    "payload",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+)
+OUTCOME_COLUMNS = (
+    "id",
+    "type",
+    "tenant_id",
+    "lead_id",
+    "status",
+    "created_at",
+    "processed_at",
+    "error_message",
+    "attempts",
+    "replay_count",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+)
+DEAD_LETTER_COLUMNS = (
+    "topic",
+    "partition",
+    "offset",
+    "event_id",
+    "reason",
+    "detail",
+    "record_key",
+    "raw",
+    "headers",
+    "original_timestamp",
+)
 DEAD_LETTERED_COLUMNS = ("id", "status", "error_message", "source_topic", "source_partition", "source_offset")
 
 # Staging tables live per connection and are emptied by every commit.
@@ -125,9 +158,10 @@ async def _apply_outcomes(pg: asyncpg.Connection, batch: Batch) -> dict[str, int
 
 
 async def _record_dead_letters(pg: asyncpg.Connection, rows: list[Mapping[str, Any]]) -> dict[str, int]:
-    await pg.executemany(INSERT_DEAD_LETTER, [
-        tuple(orjson.dumps(r[c]).decode() if c == "headers" else r[c] for c in DEAD_LETTER_COLUMNS) for r in rows
-    ])
+    await pg.executemany(
+        INSERT_DEAD_LETTER,
+        [tuple(orjson.dumps(r[c]).decode() if c == "headers" else r[c] for c in DEAD_LETTER_COLUMNS) for r in rows],
+    )
     with_id = {r["event_id"]: dead_lettered_event_row(r) for r in rows if r["event_id"] is not None}
     if with_id:
         await pg.executemany(MARK_DEAD_LETTERED, _records(list(with_id.values()), DEAD_LETTERED_COLUMNS))

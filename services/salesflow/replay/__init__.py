@@ -15,8 +15,8 @@ from salesflow.replay.targets import ResetTarget, TopicScope
 
 __all__ = [
     "GroupLag",
-    "Replayer",
     "ReplayResult",
+    "Replayer",
     "ResetPlan",
     "ResetTarget",
     "TopicScope",

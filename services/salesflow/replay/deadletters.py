@@ -76,9 +76,13 @@ async def get_dead_letters(engine: AsyncEngine, ids: Sequence[DeadLetterId]) -> 
 
 async def count_by_reason(engine: AsyncEngine) -> list[Row]:
     query = (
-        select(dead_letters.c.reason, func.count().label("records"),
-               func.count().filter(dead_letters.c.redriven_at.is_(None)).label("not_redriven"))
-        .group_by(dead_letters.c.reason).order_by(dead_letters.c.reason)
+        select(
+            dead_letters.c.reason,
+            func.count().label("records"),
+            func.count().filter(dead_letters.c.redriven_at.is_(None)).label("not_redriven"),
+        )
+        .group_by(dead_letters.c.reason)
+        .order_by(dead_letters.c.reason)
     )
     return await _rows(engine, query)
 
@@ -93,9 +97,14 @@ async def redrive(
         stored = (row["headers"] or {}).items()
         headers = [(k, str(v).encode()) for k, v in stored if not k.startswith(DLQ_HEADER_PREFIX)]
         headers.append((REDRIVE_HEADER, str(ident).encode()))
-        futures.append((ident, await producer.send(
-            ident.topic, row["raw"], key=row["record_key"], partition=ident.partition, headers=headers
-        )))
+        futures.append(
+            (
+                ident,
+                await producer.send(
+                    ident.topic, row["raw"], key=row["record_key"], partition=ident.partition, headers=headers
+                ),
+            )
+        )
     sent = [(ident, await future) for ident, future in futures]
     await mark_redriven(engine, [ident for ident, _ in sent])
     return [(ident, (m.topic, m.partition, m.offset)) for ident, m in sent]
@@ -124,4 +133,3 @@ def _select(*, reason: str | None, topic: str | None, include_redriven: bool) ->
 async def _rows(engine: AsyncEngine, query: Any) -> list[Row]:
     async with engine.connect() as conn:
         return [dict(r._mapping) for r in await conn.execute(query)]
-

@@ -95,8 +95,7 @@ class KafkaTools:
             missing = sorted(set(wanted) - set(existing))
             if missing:
                 raise InvalidResetRequest(
-                    f"topic {scope.topic!r} has no partition {', '.join(map(str, missing))} "
-                    f"(it has {len(existing)})"
+                    f"topic {scope.topic!r} has no partition {', '.join(map(str, missing))} (it has {len(existing)})"
                 )
             result.extend(TopicPartition(scope.topic, p) for p in wanted)
         return sorted(set(result))
@@ -155,7 +154,7 @@ async def commit_group_offsets(settings: Settings, group: str, offsets: Mapping[
         tps = list(offsets)
         consumer.assign(tps)
         consumer.pause(*tps)  # assigned only to commit: fetch nothing
-        await consumer.commit({tp: offset for tp, offset in offsets.items()})
+        await consumer.commit(dict(offsets))
     finally:
         await consumer.stop()
 
@@ -165,7 +164,7 @@ def _assigned(raw: bytes | None) -> tuple[TopicPartition, ...]:
         return ()
     try:
         decoded = ConsumerProtocolMemberAssignment.decode(raw)
-    except Exception:  # noqa: BLE001 - another protocol's assignment: show the member without partitions
+    except Exception:
         log.debug("could not decode a member assignment of %d bytes", len(raw))
         return ()
     return tuple(TopicPartition(tp.topic, tp.partition) for tp in decoded.partitions())

@@ -52,8 +52,14 @@ class GroupLag:
         return max(found) if found else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "state": self.state, "members": self.members, "total_lag": self.total_lag,
-                "max_lag_seconds": self.max_lag_seconds, "partitions": [r.as_dict() for r in self.rows]}
+        return {
+            "group": self.group,
+            "state": self.state,
+            "members": self.members,
+            "total_lag": self.total_lag,
+            "max_lag_seconds": self.max_lag_seconds,
+            "partitions": [r.as_dict() for r in self.rows],
+        }
 
 
 async def group_lag(settings: Settings, group: str, *, now_ms: int | None = None) -> GroupLag:
@@ -64,8 +70,11 @@ async def group_lag(settings: Settings, group: str, *, now_ms: int | None = None
         partitions = sorted(set(committed) | {tp for m in described.members for tp in m.partitions})
         starts = await tools.log_starts(partitions)
         ends = await tools.log_ends(partitions)
-    oldest = {tp: max(committed[tp], starts[tp]) for tp in partitions
-              if tp in committed and ends[tp] > max(committed[tp], starts[tp])}
+    oldest = {
+        tp: max(committed[tp], starts[tp])
+        for tp in partitions
+        if tp in committed and ends[tp] > max(committed[tp], starts[tp])
+    }
     ages = await _ages(settings, oldest, now_ms if now_ms is not None else int(time.time() * 1000))
     rows = [_row(tp, committed.get(tp), ends[tp], described, ages.get(tp)) for tp in partitions]
     return GroupLag(group, described.state, len(described.members), rows)
@@ -74,9 +83,13 @@ async def group_lag(settings: Settings, group: str, *, now_ms: int | None = None
 def _row(tp: TopicPartition, current: int | None, end: int, described: GroupDescription, age: float | None) -> LagRow:
     owner = described.owner(tp)
     return LagRow(
-        topic=tp.topic, partition=tp.partition, current_offset=current, log_end_offset=end,
+        topic=tp.topic,
+        partition=tp.partition,
+        current_offset=current,
+        log_end_offset=end,
         lag=None if current is None else max(end - current, 0),
-        consumer_id=owner.member_id if owner else None, host=owner.host if owner else None,
+        consumer_id=owner.member_id if owner else None,
+        host=owner.host if owner else None,
         client_id=owner.client_id if owner else None,
         lag_seconds=age if age is not None else (0.0 if current is not None and current >= end else None),
     )

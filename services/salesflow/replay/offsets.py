@@ -87,7 +87,9 @@ async def _partitions_in_scope(
         return sorted(committed)
     if target.kind == "from-file":
         requested = sorted(target.requested)
-        scopes = [TopicScope(t, tuple(tp.partition for tp in requested if tp.topic == t))
-                  for t in sorted({tp.topic for tp in requested})]
+        scopes = [
+            TopicScope(t, tuple(tp.partition for tp in requested if tp.topic == t))
+            for t in sorted({tp.topic for tp in requested})
+        ]
         return await tools.partitions(scopes)
     return await tools.partitions(topics)

@@ -50,9 +50,14 @@ class PlanRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "topic": self.topic, "partition": self.partition, "current_offset": self.current_offset,
-            "new_offset": self.new_offset, "log_start_offset": self.log_start_offset,
-            "log_end_offset": self.log_end_offset, "to_reprocess": self.to_reprocess, "to_skip": self.to_skip,
+            "topic": self.topic,
+            "partition": self.partition,
+            "current_offset": self.current_offset,
+            "new_offset": self.new_offset,
+            "log_start_offset": self.log_start_offset,
+            "log_end_offset": self.log_end_offset,
+            "to_reprocess": self.to_reprocess,
+            "to_skip": self.to_skip,
         }
 
 
@@ -76,8 +81,11 @@ class ResetPlan:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "group": self.group, "target": self.target.describe(), "executed": self.executed,
-            "partitions": [r.as_dict() for r in self.rows], "to_reprocess": self.total_to_reprocess,
+            "group": self.group,
+            "target": self.target.describe(),
+            "executed": self.executed,
+            "partitions": [r.as_dict() for r in self.rows],
+            "to_reprocess": self.total_to_reprocess,
             "warnings": self.warnings,
         }
 

@@ -73,7 +73,6 @@ class RecordReader:
         return await self.consumer.position(tp) - 1
 
 
-
 @asynccontextmanager
 async def record_reader(settings: Settings, timeout: float = 10.0) -> AsyncIterator[RecordReader]:
     consumer = AIOKafkaConsumer(

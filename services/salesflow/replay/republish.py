@@ -43,8 +43,13 @@ class ReplayResult:
         def pos(p: tuple[str, int, int] | None) -> dict[str, Any] | None:
             return None if p is None else {"topic": p[0], "partition": p[1], "offset": p[2]}
 
-        return {"event_id": str(self.event_id), "status": self.status, "detail": self.detail,
-                "original": pos(self.original), "republished": pos(self.republished)}
+        return {
+            "event_id": str(self.event_id),
+            "status": self.status,
+            "detail": self.detail,
+            "original": pos(self.original),
+            "republished": pos(self.republished),
+        }
 
 
 class Replayer:
@@ -60,8 +65,9 @@ class Replayer:
         readable = [e for e in selected if e.position is not None]
         for event in selected:
             if event.position is None:
-                results[event.event_id] = ReplayResult(event.event_id, "no_source_record",
-                                                       "the event was never read from a source topic")
+                results[event.event_id] = ReplayResult(
+                    event.event_id, "no_source_record", "the event was never read from a source topic"
+                )
         async with record_reader(self.settings) as reader:
             records = await reader.read(e.position for e in readable if e.position)
         sends: list[tuple[EventPosition, asyncio.Future[Any]]] = []
@@ -75,7 +81,9 @@ class Replayer:
         for event, future in sends:
             metadata = await future
             results[event.event_id] = ReplayResult(
-                event.event_id, "republished", original=event.position,
+                event.event_id,
+                "republished",
+                original=event.position,
                 republished=(metadata.topic, metadata.partition, metadata.offset),
             )
         return [results[e.event_id] for e in selected]
@@ -90,12 +98,17 @@ class Replayer:
 
 def _problem(event: EventPosition, record: RecordIn | None) -> ReplayResult | None:
     if record is None:
-        return ReplayResult(event.event_id, "source_gone", "the original record is no longer in the log "
-                            "(retention or compaction)", original=event.position)
+        return ReplayResult(
+            event.event_id,
+            "source_gone",
+            "the original record is no longer in the log (retention or compaction)",
+            original=event.position,
+        )
     found = record_event_id(record)
     if _as_uuid(found) != event.event_id:
-        return ReplayResult(event.event_id, "mismatch", f"the record at that position is event {found!r}",
-                            original=event.position)
+        return ReplayResult(
+            event.event_id, "mismatch", f"the record at that position is event {found!r}", original=event.position
+        )
     return None
 
 

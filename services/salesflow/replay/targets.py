@@ -123,8 +123,10 @@ def parse_duration(text: str) -> timedelta:
         raise InvalidResetRequest(f"--by-duration {text!r}: expected an ISO-8601 duration such as PT1H30M or P1D")
     seconds = float((found.group("s") or "0").replace(",", "."))
     duration = timedelta(
-        days=int(found.group("d") or 0), hours=int(found.group("h") or 0),
-        minutes=int(found.group("m") or 0), seconds=seconds,
+        days=int(found.group("d") or 0),
+        hours=int(found.group("h") or 0),
+        minutes=int(found.group("m") or 0),
+        seconds=seconds,
     )
     return -duration if found.group("neg") == "-" else duration
 

@@ -81,5 +81,4 @@ def write(root: Path, files: Mapping[str, str]) -> list[str]:
 
 def drift(root: Path, files: Mapping[str, str]) -> list[str]:
     """Paths whose file under ``root`` is missing or differs from what the spec generates."""
-    return [path for path, text in files.items()
-            if not (root / path).is_file() or (root / path).read_text() != text]
+    return [path for path, text in files.items() if not (root / path).is_file() or (root / path).read_text() != text]

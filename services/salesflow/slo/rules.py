@@ -32,7 +32,7 @@ def sli_error_expr(sli: EventsSLI | ThresholdSLI, window: str) -> str:
         errors = f"sum(rate({sli.metric}{{{sli.errors}}}[{window}]))"
         total = f"sum(rate({sli.metric}{{{sli.total}}}[{window}]))"
         return f"({errors} or vector(0))\n/\n{total}"
-    good = f"sum(rate({sli.histogram}_bucket{{le=\"{sli.le}\"}}[{window}]))"
+    good = f'sum(rate({sli.histogram}_bucket{{le="{sli.le}"}}[{window}]))'
     total = f"sum(rate({sli.histogram}_count[{window}]))"
     return f"1 - (\n  {good}\n  /\n  {total}\n)"
 

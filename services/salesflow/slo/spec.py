@@ -40,7 +40,7 @@ class EventsSLI(_Model):
 
     kind: Literal["events"]
     metric: str
-    errors: str = Field(description="label matchers selecting the errors, e.g. status=\"failed\"")
+    errors: str = Field(description='label matchers selecting the errors, e.g. status="failed"')
     total: str = Field(description="label matchers selecting every event that counts")
 
 
@@ -49,7 +49,7 @@ class ThresholdSLI(_Model):
 
     kind: Literal["threshold"]
     histogram: str = Field(description="the histogram's name, without _bucket or _count")
-    le: str = Field(description="the bucket's upper bound exactly as exposed, e.g. \"5.0\"")
+    le: str = Field(description='the bucket\'s upper bound exactly as exposed, e.g. "5.0"')
 
 
 class SLO(_Model):
@@ -126,8 +126,11 @@ class Spec(_Model):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Spec:
-        for what, names in (("slo", [s.name for s in self.slos]), ("alert", [s.alert for s in self.slos]),
-                            ("job", [j.name for j in self.jobs])):
+        for what, names in (
+            ("slo", [s.name for s in self.slos]),
+            ("alert", [s.alert for s in self.slos]),
+            ("job", [j.name for j in self.jobs]),
+        ):
             if len(set(names)) != len(names):
                 raise ValueError(f"duplicate {what} names: {names}")
         return self

@@ -17,8 +17,11 @@ from salesflow.api.routes.events import TenantFilter
 
 MAX_ROWS = 5000
 
-router = APIRouter(prefix="/api/analytics", tags=["analytics"],
-                   responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+router = APIRouter(
+    prefix="/api/analytics",
+    tags=["analytics"],
+    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
 
 Since = Annotated[IsoDate | None, Query(description="First UTC day (inclusive).")]
 Until = Annotated[IsoDate | None, Query(description="Last UTC day (inclusive).")]
@@ -26,28 +29,53 @@ Limit = Annotated[int, Query(ge=1, le=MAX_ROWS, description="At most this many r
 
 
 @router.get("/funnel", response_model=FunnelRows)
-async def funnel(request: Request, who: Caller, since: Since = None, until: Until = None, limit: Limit = 1000,
-                 tenant_id: TenantFilter = None) -> FunnelRows:
+async def funnel(
+    request: Request,
+    who: Caller,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 1000,
+    tenant_id: TenantFilter = None,
+) -> FunnelRows:
     """Leads per funnel stage (`created`, `contacted`, `in_sequence`, `sequence_completed`), per day."""
     return FunnelRows(items=await _rows(request, who, FUNNEL_DAILY, since, until, limit, tenant_id))
 
 
 @router.get("/ai-roi", response_model=AiRoiRows)
-async def ai_roi(request: Request, who: Caller, since: Since = None, until: Until = None, limit: Limit = 1000,
-                 tenant_id: TenantFilter = None) -> AiRoiRows:
+async def ai_roi(
+    request: Request,
+    who: Caller,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 1000,
+    tenant_id: TenantFilter = None,
+) -> AiRoiRows:
     """Autopilot actions, their AI cost and attributed value, and ROI (value / cost), per day."""
     return AiRoiRows(items=await _rows(request, who, AI_ROI_DAILY, since, until, limit, tenant_id))
 
 
 @router.get("/attribution", response_model=AttributionRows)
-async def attribution(request: Request, who: Caller, since: Since = None, until: Until = None, limit: Limit = 1000,
-                      tenant_id: TenantFilter = None) -> AttributionRows:
+async def attribution(
+    request: Request,
+    who: Caller,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 1000,
+    tenant_id: TenantFilter = None,
+) -> AttributionRows:
     """Touches and leads by touch kind, source and channel, per day."""
     return AttributionRows(items=await _rows(request, who, ATTRIBUTION_DAILY, since, until, limit, tenant_id))
 
 
-async def _rows(request: Request, who: Principal, view: Table, since: date | None, until: date | None, limit: int,
-                tenant_id: str | None) -> list[Any]:
+async def _rows(
+    request: Request,
+    who: Principal,
+    view: Table,
+    since: date | None,
+    until: date | None,
+    limit: int,
+    tenant_id: str | None,
+) -> list[Any]:
     if since and until and since > until:
         raise ApiError(400, "`since` must not be after `until`")
     return await daily_rows(request.app.state.engine, view, who.scope(tenant_id), since=since, until=until, limit=limit)

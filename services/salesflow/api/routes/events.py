@@ -24,18 +24,25 @@ MAX_BATCH = 1000
 # Tenant ids as the events carry them: printable text (a NUL or a control character is no tenant).
 TENANT_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 
-router = APIRouter(prefix="/api/events", tags=["events"],
-                   responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+router = APIRouter(
+    prefix="/api/events", tags=["events"], responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+)
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Events per page.")]
 PageCursor = Annotated[str | None, Query(max_length=500, description="`next_cursor` of the previous page.")]
-TenantFilter = Annotated[str | None, Query(pattern=TENANT_PATTERN, description=(
-    "Admin tokens: only this tenant. A tenant's token always sees its own tenant only."))]
+TenantFilter = Annotated[
+    str | None,
+    Query(
+        pattern=TENANT_PATTERN,
+        description=("Admin tokens: only this tenant. A tenant's token always sees its own tenant only."),
+    ),
+]
 
 
 @router.get("/status/pending", response_model=EventPage, responses={400: {"model": ErrorBody}})
-async def pending_events(request: Request, who: Caller, limit: Limit = 50, cursor: PageCursor = None,
-                         tenant_id: TenantFilter = None) -> EventPage:
+async def pending_events(
+    request: Request, who: Caller, limit: Limit = 50, cursor: PageCursor = None, tenant_id: TenantFilter = None
+) -> EventPage:
     """Events seen on their source topic that have no outcome yet, newest first."""
     return await _page(request, EventFilter(who.scope(tenant_id), status=EventStatus.PENDING), limit, cursor)
 
@@ -69,8 +76,12 @@ async def get_event_route(event_id: UUID, request: Request, who: Caller) -> Even
     return event_out(found)
 
 
-@router.post("/{event_id}/replay", status_code=202, response_model=ReplayOut,
-             responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
+@router.post(
+    "/{event_id}/replay",
+    status_code=202,
+    response_model=ReplayOut,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
 async def replay_event(event_id: UUID, request: Request, who: Caller) -> ReplayOut:
     """Re-publish the event's original record, marked as a replay: its handlers run again and its facts
     are recomputed. 409 when the record can no longer be read from Kafka."""
@@ -94,12 +105,21 @@ async def replay_batch(
 ) -> BatchReplayOut:
     """Re-publish the oldest `limit` events with this status (and type), in their original order."""
     scope = who.scope(tenant_id)
-    selected: list[EventPosition] = [] if scope.empty else await positions_by_status(
-        request.app.state.engine, status=EventStatus(status), event_type=event_type.value if event_type else None,
-        limit=limit, tenant_id=scope.tenant_id)
+    selected: list[EventPosition] = (
+        []
+        if scope.empty
+        else await positions_by_status(
+            request.app.state.engine,
+            status=EventStatus(status),
+            event_type=event_type.value if event_type else None,
+            limit=limit,
+            tenant_id=scope.tenant_id,
+        )
+    )
     results = await _replay(request, selected) if selected else []
-    return BatchReplayOut(selected=len(selected), republished=sum(r.ok for r in results),
-                          results=[replay_out(r) for r in results])
+    return BatchReplayOut(
+        selected=len(selected), republished=sum(r.ok for r in results), results=[replay_out(r) for r in results]
+    )
 
 
 async def _page(request: Request, where: EventFilter, limit: int, cursor: str | None) -> EventPage:
@@ -131,8 +151,9 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
 def event_out(row: Row) -> EventOut:
     source = None
     if row["source_topic"] is not None:
-        source = SourcePosition(topic=row["source_topic"], partition=row["source_partition"],
-                                offset=row["source_offset"])
+        source = SourcePosition(
+            topic=row["source_topic"], partition=row["source_partition"], offset=row["source_offset"]
+        )
     fields: dict[str, Any] = {k: row[k] for k in EventOut.model_fields if k in row}
     return EventOut(**fields, source=source)
 
@@ -141,6 +162,10 @@ def replay_out(result: ReplayResult) -> ReplayOut:
     def pos(p: tuple[str, int, int] | None) -> SourcePosition | None:
         return None if p is None else SourcePosition(topic=p[0], partition=p[1], offset=p[2])
 
-    return ReplayOut(event_id=result.event_id, status=result.status, detail=result.detail,
-                     original=pos(result.original), republished=pos(result.republished))
-
+    return ReplayOut(
+        event_id=result.event_id,
+        status=result.status,
+        detail=result.detail,
+        original=pos(result.original),
+        republished=pos(result.republished),
+    )

@@ -35,6 +35,12 @@ BENCH_ARGS ?=
 bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# The lint gate (CI runs it before the tests): mypy --strict, ruff's rules, ruff's formatting.
+lint: setup
+	$(BIN)/mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 stack-up: setup
 	$(BIN)/salesflow dev up
 

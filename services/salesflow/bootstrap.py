@@ -14,10 +14,10 @@ from prometheus_client import start_http_server
 
 from salesflow import logs
 from salesflow.db.engine import create_engine
+from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.app import create_app
-from salesflow.processor.dispatch import RetryPolicy
 from salesflow.processor.pipeline import EventProcessor
 from salesflow.projection.service import Projection
 from salesflow.settings import Settings

@@ -126,3 +126,61 @@ def _existing_file(path: Path | None, variable: str) -> str | None:
     if not path.expanduser().is_file():
         raise ConfigurationError(f"{variable}={path}: no such file")
     return str(path.expanduser())
+
+
+def librdkafka_options(settings: Settings) -> dict[str, Any]:
+    """librdkafka's (confluent-kafka's) configuration for the same cluster and security settings as
+    ``client_options``: one mapping, so a security setting added there is added here too."""
+    check_security_settings(settings)
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "security.protocol": protocol.lower(),
+    }
+    if protocol in TLS_PROTOCOLS:
+        cafile = _existing_file(settings.kafka_ssl_cafile, "SALESFLOW_KAFKA_SSL_CAFILE")
+        # "probe": the system's trusted CAs, as ssl.create_default_context() uses for aiokafka.
+        options["ssl.ca.location"] = cafile or "probe"
+        options["ssl.endpoint.identification.algorithm"] = "https" if settings.kafka_ssl_check_hostname else "none"
+        certfile = _existing_file(settings.kafka_ssl_certfile, "SALESFLOW_KAFKA_SSL_CERTFILE")
+        if certfile:
+            options["ssl.certificate.location"] = certfile
+            keyfile = _existing_file(settings.kafka_ssl_keyfile, "SALESFLOW_KAFKA_SSL_KEYFILE")
+            if keyfile:
+                options["ssl.key.location"] = keyfile
+            if settings.kafka_ssl_key_password:
+                options["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
+    if protocol in SASL_PROTOCOLS:
+        assert settings.kafka_sasl_password is not None  # checked above
+        options.update(
+            {
+                "sasl.mechanism": settings.kafka_sasl_mechanism,
+                "sasl.username": settings.kafka_sasl_username,
+                "sasl.password": settings.kafka_sasl_password.get_secret_value(),
+            }
+        )
+    return options
+
+
+def aiokafka_group_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka consumer arguments for group membership (session, heartbeat, rebalance, identity)."""
+    options: dict[str, Any] = {
+        "session_timeout_ms": int(settings.kafka_session_timeout_seconds * 1000),
+        "heartbeat_interval_ms": int(settings.kafka_heartbeat_interval_seconds * 1000),
+        "rebalance_timeout_ms": int(settings.kafka_rebalance_timeout_seconds * 1000),
+    }
+    if settings.instance_id:
+        options["group_instance_id"] = settings.instance_id
+    return options
+
+
+def librdkafka_group_options(settings: Settings) -> dict[str, Any]:
+    """librdkafka consumer configuration for group membership. Under the `consumer` protocol
+    (KIP-848) the broker owns the session and heartbeat timing, so only the classic one sets them."""
+    options: dict[str, Any] = {"group.protocol": settings.kafka_group_protocol}
+    if settings.kafka_group_protocol == "classic":
+        options["session.timeout.ms"] = int(settings.kafka_session_timeout_seconds * 1000)
+        options["heartbeat.interval.ms"] = int(settings.kafka_heartbeat_interval_seconds * 1000)
+    if settings.instance_id:
+        options["group.instance.id"] = settings.instance_id
+    return options

@@ -15,6 +15,10 @@ from salesflow.secrets import FileSecretsSettings
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+# The worker's consuming and publishing edge: Faust's agents, or librdkafka batches (README "Engines").
+WorkerEngine = Literal["faust", "batch"]
+# Kafka's consumer group protocols: the classic one, or Kafka 4's `consumer` protocol (KIP-848).
+GroupProtocol = Literal["classic", "consumer"]
 PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
@@ -30,6 +34,15 @@ class Settings(FileSecretsSettings):
     processor_group: str = "salesflow-processor"
     projection_group: str = "salesflow-projection"
     database_url: str = "postgresql+asyncpg://salesflow:salesflow@127.0.0.1:35432/salesflow"
+
+    worker_engine: WorkerEngine = "faust"
+    # Consumer group membership (README "Failover"): how fast a dead member is noticed, and a stable
+    # identity (static membership) so that a restart within the session timeout causes no rebalance.
+    kafka_group_protocol: GroupProtocol = "classic"  # the batch engine's; Faust speaks classic only
+    kafka_session_timeout_seconds: float = Field(default=10.0, gt=0)
+    kafka_heartbeat_interval_seconds: float = Field(default=3.0, gt=0)
+    kafka_rebalance_timeout_seconds: float = Field(default=30.0, gt=0)
+    instance_id: str | None = None
 
     max_event_bytes: int = Field(default=256 * 1024, ge=1024)
     processor_batch_size: int = Field(default=500, ge=1)

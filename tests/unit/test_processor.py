@@ -17,7 +17,7 @@ from salesflow.domain.topics import Topics
 from salesflow.errors import TransientHandlerError
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.dispatch import RetryPolicy
+from salesflow.failure_policy import RetryPolicy
 from salesflow.processor.pipeline import EventProcessor
 from tests.factories import make_event
 

@@ -1,15 +1,11 @@
 """Run every registered handler of an event, with retries for transient errors.
 
-The failure policy, written once: a handler that raises a transient error (``TransientHandlerError``,
-``TimeoutError``, ``ConnectionError``) is retried with bounded exponential backoff and full jitter; any
-other exception is permanent and not retried. A handler still failing after its attempts makes the
-event ``failed`` with the error kept; the other handlers' outputs still count, and the stream goes on.
+What is retried and how is the failure policy's (``salesflow.failure_policy``); this applies it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,24 +14,11 @@ from typing import Any
 from salesflow.domain.events import CloudEvent
 from salesflow.domain.outcome import HandlerReport
 from salesflow.domain.outputs import Output
-from salesflow.errors import TransientHandlerError
+from salesflow.failure_policy import TRANSIENT_ERRORS, RetryPolicy
 from salesflow.handlers.registry import HandlerRegistry, RegisteredHandler
 from salesflow.metrics import PipelineMetrics
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientHandlerError, TimeoutError, ConnectionError)
-
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 3
-    backoff_seconds: float = 0.1
-    backoff_max_seconds: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        """Full jitter: a random wait up to the capped exponential backoff for this attempt."""
-        return random.uniform(0, min(self.backoff_max_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
 
 
 @dataclass
@@ -62,8 +45,13 @@ async def dispatch(
     policy: RetryPolicy,
     metrics: PipelineMetrics,
     sleep: Sleep = asyncio.sleep,
+    *,
+    replay: bool = False,
 ) -> DispatchResult:
-    """Run the handlers of ``event``'s type, one after another, and gather their outputs and reports."""
+    """Run the handlers of ``event``'s type, one after another, and gather their outputs and reports.
+
+    ``replay``: the event was processed before (a re-delivery or an offset reset); handlers may declare
+    whether a replay recomputes them or skips them."""
     result = DispatchResult()
     for handler in registry.handlers_for(event.type):
         outputs, report = await _run_with_retries(handler, event, policy, metrics, sleep)
@@ -83,7 +71,7 @@ async def _run_with_retries(
             outputs = list(await handler.fn(event))
         except TRANSIENT_ERRORS as exc:
             metrics.handler_errors.labels(handler.name, "transient").inc()
-            if attempt >= policy.max_attempts:
+            if policy.gives_up_after(attempt):
                 return [], _failed(handler, attempt, exc)
             await sleep(policy.delay(attempt))
         except Exception as exc:

@@ -18,10 +18,11 @@ from salesflow.domain.records import REPLAY_HEADER, RecordIn, RecordOut
 from salesflow.domain.topics import Topics
 from salesflow.errors import DeadLetterReason as Reason
 from salesflow.errors import InvalidEvent
+from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers.registry import HandlerRegistry
 from salesflow.logs import record_fields
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.dispatch import DispatchResult, RetryPolicy, dispatch
+from salesflow.processor.dispatch import DispatchResult, dispatch
 from salesflow.processor.records import command_record, dead_letter_record, outcome_record
 from salesflow.processor.watermarks import ReplayWatermarks
 
@@ -94,7 +95,7 @@ class EventProcessor:
     async def _process(self, record: RecordIn) -> list[RecordOut]:
         event = decode_event(record.value, record.headers, max_bytes=self.max_event_bytes)
         replay = self.is_replay(record)
-        result = await dispatch(event, self.registry, self.policy, self.metrics)
+        result = await dispatch(event, self.registry, self.policy, self.metrics, replay=replay)
         outcome = self._outcome(event, record, result, replay)
         self._record_metrics(outcome, result)
         if result.failed:

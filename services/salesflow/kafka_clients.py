@@ -184,3 +184,15 @@ def librdkafka_group_options(settings: Settings) -> dict[str, Any]:
     if settings.instance_id:
         options["group.instance.id"] = settings.instance_id
     return options
+
+
+def faust_group_options(settings: Settings) -> dict[str, Any]:
+    """``faust.App`` arguments for group membership, from the same settings as the other clients."""
+    options: dict[str, Any] = {
+        "broker_session_timeout": settings.kafka_session_timeout_seconds,
+        "broker_heartbeat_interval": settings.kafka_heartbeat_interval_seconds,
+        "broker_rebalance_timeout": settings.kafka_rebalance_timeout_seconds,
+    }
+    if settings.instance_id:
+        options["consumer_group_instance_id"] = settings.instance_id
+    return options

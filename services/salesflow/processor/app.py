@@ -22,7 +22,7 @@ from faust.types import EventT, StreamT
 from salesflow.domain.events import EventType
 from salesflow.domain.records import RecordIn, RecordOut
 from salesflow.kafka_admin import read_topic
-from salesflow.kafka_clients import faust_broker_options
+from salesflow.kafka_clients import faust_broker_options, faust_group_options
 from salesflow.lag import LagTracker
 from salesflow.processor.pipeline import EventProcessor
 from salesflow.processor.watermarks import ReplayWatermarks
@@ -46,6 +46,7 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
     app = faust.App(
         settings.processor_group,
         **faust_broker_options(settings),
+        **faust_group_options(settings),
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.domain.records import RecordIn
-from salesflow.kafka_clients import client_options
+from salesflow.kafka_clients import aiokafka_group_options, client_options
 from salesflow.lag import LagTracker
 from salesflow.metrics import PipelineMetrics
 from salesflow.projection.rows import Batch
@@ -55,6 +55,7 @@ class Projection:
             self.topics.outcomes,
             self.topics.deadletter,
             **client_options(self.settings),
+            **aiokafka_group_options(self.settings),
             group_id=self.settings.projection_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

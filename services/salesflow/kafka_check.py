@@ -36,13 +36,13 @@ async def verify_connection(settings: Settings, *, timeout: float = 10.0) -> Non
             return
         except (TimeoutError, OSError, KafkaError) as exc:
             failures.append((server, exc))
-    server, exc = failures[-1]
-    reason, why = explain(settings, exc, timeout)
+    _, last = failures[-1]
+    reason, why = explain(settings, last, timeout)
     raise KafkaConnectError(f"cannot connect to {describe_connection(settings)}: {why}", reason=reason)
 
 
 async def _probe(host: str, port: int, options: dict[str, object], timeout: float) -> None:
-    conn = await create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options)  # type: ignore[arg-type]
+    conn = await create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options)
     try:
         # A TCP (or TLS) connection alone proves little: ask for metadata as a real client would.
         await conn.send(MetadataRequest([]))

@@ -81,11 +81,11 @@ class PipelineMetrics:
         """Apply the observations a handler returned to the business metrics."""
         for observation in observations:
             metric = self._business[observation.metric]
-            target = metric.labels(**dict(observation.labels)) if observation.labels else metric
+            labels = dict(observation.labels)
             if isinstance(metric, Histogram):
-                target.observe(observation.value)
+                (metric.labels(**labels) if labels else metric).observe(observation.value)
             else:
-                target.inc(observation.value)
+                (metric.labels(**labels) if labels else metric).inc(observation.value)
 
 
 def _business_metrics(r: CollectorRegistry) -> dict[str, Counter | Histogram]:

@@ -66,7 +66,8 @@ async def caller(
     """The FastAPI dependency every ``/api`` route uses."""
     if credentials is None:
         raise ApiError(401, "missing bearer token: send `Authorization: Bearer <token>`")
-    found = request.app.state.tokens.resolve(credentials.credentials)
+    tokens: TokenTable = request.app.state.tokens
+    found = tokens.resolve(credentials.credentials)
     if found is None:
         raise ApiError(401, "invalid bearer token")
     return found

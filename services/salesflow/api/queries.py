@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import ColumnElement, Table, column, false, func, select, table, tuple_
+from sqlalchemy import ColumnElement, TableClause, column, false, func, select, table, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.api.auth import TenantScope
@@ -104,7 +104,7 @@ async def list_events(
     return rows[:limit], Cursor(last["sort_time"], last["id"])
 
 
-def _view(name: str, *columns: str) -> Table:
+def _view(name: str, *columns: str) -> TableClause:
     return table(name, *(column(c) for c in columns))
 
 
@@ -121,7 +121,7 @@ VIEW_ORDER = {
 
 
 async def daily_rows(
-    engine: AsyncEngine, view: Table, scope: TenantScope, *, since: date | None, until: date | None, limit: int
+    engine: AsyncEngine, view: TableClause, scope: TenantScope, *, since: date | None, until: date | None, limit: int
 ) -> list[Row]:
     """Rows of an analytics view per tenant and UTC day, ``since`` to ``until`` inclusive, by day."""
     c = view.c

@@ -13,8 +13,8 @@ from salesflow.settings import Settings
 
 
 def api(
-    host: str = typer.Option(None, help="Address to listen on (default: SALESFLOW_API_HOST, 127.0.0.1)."),
-    port: int = typer.Option(None, help="Port (default: SALESFLOW_API_PORT, 8080)."),
+    host: str | None = typer.Option(None, help="Address to listen on (default: SALESFLOW_API_HOST, 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default: SALESFLOW_API_PORT, 8080)."),
     openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI document and exit."),
 ) -> None:
     """Serve the HTTP API: event status, replay, analytics, /healthz, /readyz, /metrics."""

@@ -21,8 +21,8 @@ PREVIEW_BYTES = 2000
 
 @dlq_app.command("list")
 def list_(
-    reason: str = typer.Option(None, help="Only this reason (e.g. not_json, missing_field)."),
-    topic: str = typer.Option(None, help="Only records first read from this topic."),
+    reason: str | None = typer.Option(None, help="Only this reason (e.g. not_json, missing_field)."),
+    topic: str | None = typer.Option(None, help="Only records first read from this topic."),
     include_redriven: bool = typer.Option(False, "--all", help="Include dead letters already redriven."),
     limit: int = typer.Option(50, min=1, max=10_000, help="At most this many, newest first."),
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
@@ -88,9 +88,11 @@ def show(
 
 @dlq_app.command("redrive")
 def redrive(
-    ids: list[str] = typer.Argument(None, metavar="[ID]...", help="Dead letters to redrive (topic:partition:offset)."),
-    reason: str = typer.Option(None, help="Redrive every dead letter with this reason."),
-    topic: str = typer.Option(None, help="Redrive every dead letter first read from this topic."),
+    ids: list[str] | None = typer.Argument(
+        None, metavar="[ID]...", help="Dead letters to redrive (topic:partition:offset)."
+    ),
+    reason: str | None = typer.Option(None, help="Redrive every dead letter with this reason."),
+    topic: str | None = typer.Option(None, help="Redrive every dead letter first read from this topic."),
     again: bool = typer.Option(False, "--again", help="Also those already redriven."),
     limit: int = typer.Option(1000, min=1, max=100_000, help="At most this many (with --reason/--topic)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be redriven."),

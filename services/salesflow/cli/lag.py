@@ -10,7 +10,7 @@ from salesflow.replay.lag import GroupLag, group_lag
 
 
 def lag(
-    group: str = typer.Option(None, help="Consumer group (default: SALESFLOW_PROCESSOR_GROUP)."),
+    group: str | None = typer.Option(None, help="Consumer group (default: SALESFLOW_PROCESSOR_GROUP)."),
     json_output: bool = typer.Option(False, "--json", help="Print the lag as JSON."),
 ) -> None:
     """Show a group's lag per partition: offsets, lag in records, the consumer, and lag in seconds."""

@@ -37,8 +37,10 @@ def handlers() -> None:
 
 @topics_app.command("create")
 def topics_create(
-    partitions: int = typer.Option(None, help="Partitions per topic (default: SALESFLOW_TOPIC_PARTITIONS)."),
-    replication: int = typer.Option(None, help="Replication factor (default: SALESFLOW_TOPIC_REPLICATION_FACTOR)."),
+    partitions: int | None = typer.Option(None, help="Partitions per topic (default: SALESFLOW_TOPIC_PARTITIONS)."),
+    replication: int | None = typer.Option(
+        None, help="Replication factor (default: SALESFLOW_TOPIC_REPLICATION_FACTOR)."
+    ),
 ) -> None:
     """Create the pipeline's topics; existing topics are left as they are."""
     plan = run(create_topics(settings(), partitions=partitions, replication=replication))

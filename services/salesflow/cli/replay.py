@@ -42,20 +42,22 @@ def print_json(value: Any) -> None:
 
 @replay_app.command("offsets")
 def offsets(
-    group: str = typer.Option(None, help="Consumer group (default: SALESFLOW_PROCESSOR_GROUP)."),
+    group: str | None = typer.Option(None, help="Consumer group (default: SALESFLOW_PROCESSOR_GROUP)."),
     topic: list[str] = typer.Option([], help="Scope: a topic, or T:0,1 for some partitions. Repeatable."),
     all_topics: bool = typer.Option(False, "--all-topics", help="Scope: every partition the group has an offset for."),
     to_earliest: bool = typer.Option(False, "--to-earliest", help="Target: the log start."),
     to_latest: bool = typer.Option(False, "--to-latest", help="Target: the log end."),
-    to_offset: int = typer.Option(None, "--to-offset", help="Target: this offset (clamped to the log)."),
-    shift_by: int = typer.Option(None, "--shift-by", help="Target: the committed offset plus N (N < 0 goes back)."),
-    to_datetime: str = typer.Option(
+    to_offset: int | None = typer.Option(None, "--to-offset", help="Target: this offset (clamped to the log)."),
+    shift_by: int | None = typer.Option(
+        None, "--shift-by", help="Target: the committed offset plus N (N < 0 goes back)."
+    ),
+    to_datetime: str | None = typer.Option(
         None, "--to-datetime", help="Target: the first record at or after YYYY-MM-DDTHH:mm:SS.sss[Z]."
     ),
-    by_duration: str = typer.Option(
+    by_duration: str | None = typer.Option(
         None, "--by-duration", help="Target: the first record at or after now minus PnDTnHnMnS."
     ),
-    from_file: Path = typer.Option(
+    from_file: Path | None = typer.Option(
         None, "--from-file", exists=True, dir_okay=False, help="Target: topic,partition,offset lines."
     ),
     to_current: bool = typer.Option(
@@ -189,7 +191,7 @@ def event(
 
 @replay_app.command("failed")
 def failed(
-    event_type: EventType = typer.Option(None, "--type", help="Only events of this type."),
+    event_type: EventType | None = typer.Option(None, "--type", help="Only events of this type."),
     limit: int = typer.Option(100, min=1, max=10_000, help="At most this many, oldest first."),
     json_output: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:

@@ -25,7 +25,7 @@ def _files(root: Path, spec: Path | None) -> dict[str, str]:
 
 
 @slo_app.command()
-def generate(root: Path = ROOT, spec: Path = SPEC) -> None:
+def generate(root: Path = ROOT, spec: Path | None = SPEC) -> None:
     """Write the generated files; print which ones changed."""
     from salesflow.slo import write
 
@@ -37,7 +37,7 @@ def generate(root: Path = ROOT, spec: Path = SPEC) -> None:
 
 
 @slo_app.command()
-def check(root: Path = ROOT, spec: Path = SPEC) -> None:
+def check(root: Path = ROOT, spec: Path | None = SPEC) -> None:
     """Exit 1 when a generated file is missing or differs from what the spec generates."""
     from salesflow.slo import drift
 

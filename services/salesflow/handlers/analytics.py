@@ -7,6 +7,7 @@ from salesflow.domain.events import (
     EventType,
     LeadCreatedV1,
     MessageSentV1,
+    P,
     SequenceStepExecutedV1,
     StepStatus,
 )
@@ -14,7 +15,7 @@ from salesflow.domain.outputs import FunnelFact, FunnelStage, Output, SequenceSt
 from salesflow.handlers.registry import register_event_handler
 
 
-def _funnel(event: CloudEvent[object], stage: FunnelStage) -> FunnelFact:
+def _funnel(event: CloudEvent[P], stage: FunnelStage) -> FunnelFact:
     return FunnelFact(
         event_id=event.id, tenant_id=event.tenantid, lead_id=event.lead_id, occurred_at=event.time, stage=stage
     )

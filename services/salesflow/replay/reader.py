@@ -70,7 +70,8 @@ class RecordReader:
                 fetched[record.offset] = RecordIn.from_consumer_record(record)
             if await self.consumer.position(tp) > wanted:
                 break
-        return await self.consumer.position(tp) - 1
+        position: int = await self.consumer.position(tp)
+        return position - 1
 
 
 @asynccontextmanager

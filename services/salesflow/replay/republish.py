@@ -91,9 +91,10 @@ class Replayer:
     async def _send(self, record: RecordIn) -> asyncio.Future[Any]:
         origin = f"{record.topic}:{record.partition}:{record.offset}".encode()
         headers = [(k, v) for k, v in record.headers if k != REPLAY_HEADER] + [(REPLAY_HEADER, origin)]
-        return await self.producer.send(
+        sent: asyncio.Future[Any] = await self.producer.send(
             record.topic, record.value, key=record.key, partition=record.partition, headers=headers
         )
+        return sent
 
 
 def _problem(event: EventPosition, record: RecordIn | None) -> ReplayResult | None:

@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from salesflow.db.schema import events
 from salesflow.domain.outcome import EventStatus
 
+# The columns of EventPosition, in its order: id, tenant, type, status, topic, partition, offset.
+PositionQuery = Select[UUID, str | None, str | None, str, str | None, int | None, int | None]
+
 
 @dataclass(frozen=True)
 class EventPosition:
@@ -36,7 +39,7 @@ class EventPosition:
         return (self.topic, self.partition, self.offset)
 
 
-def _positions() -> Select[tuple[object, ...]]:
+def _positions() -> PositionQuery:
     c = events.c
     return select(c.id, c.tenant_id, c.type, c.status, c.source_topic, c.source_partition, c.source_offset)
 
@@ -70,7 +73,7 @@ async def positions_by_status(
     return await _fetch(engine, query)
 
 
-async def _fetch(engine: AsyncEngine, query: Select[tuple[object, ...]]) -> list[EventPosition]:
+async def _fetch(engine: AsyncEngine, query: PositionQuery) -> list[EventPosition]:
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [EventPosition(*row) for row in rows]  # type: ignore[arg-type]
+    return [EventPosition(*row) for row in rows]

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import Table
+from sqlalchemy import TableClause
 
 from salesflow.api.auth import Caller, Principal
 from salesflow.api.errors import ApiError
@@ -70,7 +70,7 @@ async def attribution(
 async def _rows(
     request: Request,
     who: Principal,
-    view: Table,
+    view: TableClause,
     since: date | None,
     until: date | None,
     limit: int,

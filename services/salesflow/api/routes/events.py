@@ -131,7 +131,7 @@ async def _page(request: Request, where: EventFilter, limit: int, cursor: str | 
 async def _replay(request: Request, selected: list[EventPosition]) -> list[ReplayResult]:
     try:
         replayer = await request.app.state.kafka.replayer()
-        results = await replayer.replay(selected)
+        results: list[ReplayResult] = await replayer.replay(selected)
     except (KafkaError, OSError, TimeoutError) as exc:
         raise Unavailable("kafka") from exc
     for result in results:

@@ -26,7 +26,8 @@ LONG_RUNNING = ("kafka", "postgres", "worker", "projection", "prometheus", "graf
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
 
 
 @pytest.fixture(scope="module")

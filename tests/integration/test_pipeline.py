@@ -6,7 +6,7 @@ import asyncio
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -114,7 +114,7 @@ def journeys() -> list[dict[str, Any]]:
     return lead_journeys()
 
 
-async def produce(settings: Settings, events: list[dict[str, Any]], invalid: list[tuple[bytes, str]] = ()) -> None:
+async def produce(settings: Settings, events: list[dict[str, Any]], invalid: Sequence[tuple[bytes, str]] = ()) -> None:
     async with event_producer(settings) as producer:
         report = await producer.send_all(events)
         assert not report.failed
@@ -157,7 +157,8 @@ async def _dead_letters(engine: AsyncEngine, settings: Settings, expected: int) 
         "SELECT count(*) AS n FROM dead_letters WHERE topic = :t",
         t=settings.topics.source(EventType.LEAD_CREATED),
     )
-    return found[0]["n"] >= expected
+    count: int = found[0]["n"]
+    return count >= expected
 
 
 async def test_every_valid_event_is_processed_with_its_type_tenant_and_time(

@@ -3,6 +3,7 @@ its reason, every valid event is processed, and the worker never restarts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -95,14 +96,14 @@ async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(
 
         async def all_processed() -> bool:
             async with engine.connect() as conn:
-                n = (
+                n: int = (
                     await conn.execute(
                         text("SELECT count(*) FROM events WHERE id = ANY(:ids) AND status = 'processed'"), {"ids": ids}
                     )
                 ).scalar_one()
             return n == len(ids)
 
-        async def dead_letters() -> list[Any]:
+        async def dead_letters() -> Sequence[Any]:
             async with engine.connect() as conn:
                 return (
                     await conn.execute(

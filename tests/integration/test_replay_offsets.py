@@ -8,9 +8,10 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -149,7 +150,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("target", "scope", "kafka_args"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-async def test_our_plan_gives_the_offsets_kafkas_tool_gives(world: World, target, scope, kafka_args) -> None:
+async def test_our_plan_gives_the_offsets_kafkas_tool_gives(
+    world: World, target: Callable[[World], targets.ResetTarget], scope: str | list[str], kafka_args: list[str]
+) -> None:
     def fill(text: str) -> str:
         return text.format(A=world.a, B=world.b, T=kafka_time(world.base_ms + int(2.5 * HOUR_MS)))
 
@@ -171,7 +174,7 @@ async def test_clamping_and_time_fallbacks_are_reported(world: World) -> None:
     assert len(late.warnings) == 3 and all("falling back to the latest" in w for w in late.warnings)
 
 
-async def test_from_file_matches_kafka(world: World, tmp_path) -> None:
+async def test_from_file_matches_kafka(world: World, tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.csv"
     plan_file.write_text(f"{world.a},0,5\n{world.a},1,100\n{world.b},2,1\n")
     ours = await reset_offsets(

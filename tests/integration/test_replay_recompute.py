@@ -33,6 +33,7 @@ from tests.integration.test_replay_scenario import (
     fixed_handler_facts,
     free_port,
     journeys,
+    later,
     view_snapshot,
 )
 
@@ -168,7 +169,7 @@ async def test_4_replay_event_recomputes_one_event(rerun: Any) -> None:
     await scenario.settle()
     after = await scenario.states()
     assert {i: s for i, s in after.items() if i != target} == {i: s for i, s in before.items() if i != target}
-    assert after[target].processed_at > before[target].processed_at
+    assert later(after[target].processed_at, before[target].processed_at)
     assert await fact_snapshot(scenario) == facts
     metrics = await asyncio.to_thread(scenario.metrics)
     assert metrics["salesflow_events_replayed_total"] == metrics_before["salesflow_events_replayed_total"] + 1

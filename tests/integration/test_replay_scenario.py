@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,6 +108,12 @@ class State:
     processed_at: datetime | None
 
 
+def later(new: datetime | None, old: datetime | None) -> bool:
+    """``new > old``; both must be set (a processed event has its time)."""
+    assert new is not None and old is not None, f"no processing time: {new!r}, {old!r}"
+    return new > old
+
+
 @dataclass
 class Scenario:
     settings: Settings
@@ -175,7 +181,8 @@ class Scenario:
         done = await asyncio.to_thread(
             self.cli, "replay", "offsets", "--all-topics", "--to-earliest", "--execute", "--json"
         )
-        return orjson.loads(done.stdout)
+        plan: dict[str, Any] = orjson.loads(done.stdout)
+        return plan
 
     async def settle(self) -> None:
         """Wait until the worker has committed every source record and the projection every outcome."""
@@ -197,7 +204,7 @@ class Scenario:
         self.start_fixed_worker()
         await self.wait_until(
             lambda now: all(
-                s.status == "processed" and s.processed_at > before[i].processed_at for i, s in now.items()
+                s.status == "processed" and later(s.processed_at, before[i].processed_at) for i, s in now.items()
             ),
             "a new outcome of every event",
         )
@@ -210,7 +217,7 @@ class Scenario:
     def metrics(self) -> dict[str, float]:
         """Worker metrics summed over labels, by sample name."""
         body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
-        sums: Counter[str] = Counter()
+        sums: defaultdict[str, float] = defaultdict(float)
         for family in text_string_to_metric_families(body):
             for sample in family.samples:
                 sums[sample.name] += sample.value

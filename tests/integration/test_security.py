@@ -96,6 +96,7 @@ def secure_stack(endpoints: Any) -> Iterator[SecureStack]:
         with ThreadPoolExecutor(2) as pool:
             for job in [pool.submit(kafka.start, kc), pool.submit(postgres.start, pc)]:
                 job.result()
+        assert kc.security is not None  # the secured config always has one
         yield SecureStack(root=root, kafka=kc, postgres=pc, ca=kc.security.ca_file, other_ca=other.cert)
     finally:
         kafka.stop(kc)
@@ -214,7 +215,8 @@ async def _scalar(settings: Settings, sql: str, **params: Any) -> Any:
 
 async def _final_count(settings: Settings, events: list[dict[str, Any]]) -> bool:
     final = "SELECT count(*) FROM events WHERE id = ANY(:ids) AND status <> 'pending'"
-    return await _scalar(settings, final, ids=[UUID(e["id"]) for e in events]) == len(events)
+    count: int = await _scalar(settings, final, ids=[UUID(e["id"]) for e in events])
+    return count == len(events)
 
 
 async def test_events_go_end_to_end_over_sasl_ssl_and_verified_tls_to_postgres(pipeline_run: PipelineRun) -> None:

@@ -10,14 +10,14 @@ import pytest
 
 from salesflow.domain import records as r
 from salesflow.domain.events import CloudEvent, EventType
-from salesflow.domain.outcome import Outcome
+from salesflow.domain.outcome import EventStatus, Outcome
 from salesflow.domain.outputs import Output
 from salesflow.domain.records import RecordIn
 from salesflow.domain.topics import Topics
 from salesflow.errors import TransientHandlerError
+from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
-from salesflow.failure_policy import RetryPolicy
 from salesflow.processor.pipeline import EventProcessor
 from tests.factories import make_event
 
@@ -120,7 +120,7 @@ async def test_a_transient_error_past_the_last_attempt_fails_the_event_with_the_
 async def test_a_permanent_error_is_not_retried(exc: type[Exception]) -> None:
     registry, calls = flaky_registry(10, exc)
     [out] = await processor(registry).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
-    assert Outcome.model_validate_json(out.value or b"").status == "failed" and len(calls) == 1
+    assert Outcome.model_validate_json(out.value or b"").status == EventStatus.FAILED and len(calls) == 1
 
 
 async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_freshness() -> None:

@@ -37,14 +37,15 @@ def test_every_password_and_token_setting_is_a_secret() -> None:
 
 def test_a_secret_comes_from_its_variable(env: pytest.MonkeyPatch) -> None:
     env.setenv("SALESFLOW_KAFKA_SASL_PASSWORD", SECRET)
-    assert Settings().kafka_sasl_password.get_secret_value() == SECRET
+    password = Settings().kafka_sasl_password
+    assert password is not None and password.get_secret_value() == SECRET
 
 
 def test_a_secret_comes_from_a_file_without_its_trailing_newline(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "pw").write_text(SECRET + "\n")
     env.setenv("SALESFLOW_KAFKA_SASL_PASSWORD_FILE", str(tmp_path / "pw"))
     settings = Settings()
-    assert settings.kafka_sasl_password.get_secret_value() == SECRET
+    assert settings.kafka_sasl_password is not None and settings.kafka_sasl_password.get_secret_value() == SECRET
     assert SECRET not in repr(settings) and SECRET not in str(settings)
 
 

@@ -42,16 +42,6 @@ class TransientHandlerError(SalesflowError):
     """A handler error worth retrying (a dependency timed out or was unreachable)."""
 
 
-class HandlerFailed(SalesflowError):
-    """A handler failed for good (after its retries, or at once for a permanent error)."""
-
-    def __init__(self, handler: str, error: BaseException, attempts: int) -> None:
-        super().__init__(f"{handler}: {type(error).__name__}: {error}")
-        self.handler = handler
-        self.error = error
-        self.attempts = attempts
-
-
 class ConfigurationError(SalesflowError):
     """A setting is missing, contradicts another, or names a file that cannot be used."""
 

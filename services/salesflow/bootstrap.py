@@ -1,6 +1,9 @@
 """The composition root: builds settings, metrics, the handler registry, Kafka and database clients.
 
-Nothing connects at import time; every entry point (CLI, tests) calls these.
+Nothing connects at import time; every entry point (CLI, API, tests) calls these. The clients a
+command or the API needs come from the async context managers at the end (``database``,
+``kafka_producer``, ``event_producer``, ``replayer``): each builds its client, starts it, and closes
+it when the block ends, so no command creates or disposes a client itself.
 """
 
 from __future__ import annotations
@@ -8,9 +11,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import faust
+from aiokafka import AIOKafkaProducer
 from prometheus_client import start_http_server
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow import logs
 from salesflow.db.engine import create_engine
@@ -19,7 +26,10 @@ from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.app import create_app
 from salesflow.processor.pipeline import EventProcessor
+from salesflow.producer.client import EventProducer
+from salesflow.producer.client import kafka_producer as build_kafka_producer
 from salesflow.projection.service import Projection
+from salesflow.replay.republish import Replayer
 from salesflow.settings import Settings
 
 
@@ -86,3 +96,39 @@ def run_projection(settings: Settings) -> None:
             await engine.dispose()
 
     asyncio.run(main())
+
+
+@asynccontextmanager
+async def database(settings: Settings, *, pool_size: int = 5) -> AsyncIterator[AsyncEngine]:
+    """The database engine (nothing connects until it is used), disposed when the block ends."""
+    engine = create_engine(settings.database_url, pool_size=pool_size)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """The idempotent ``acks=all`` producer, started; stopped when the block ends, and also when it
+    fails to start (or is cancelled while starting), so no half-open client is left behind."""
+    producer = build_kafka_producer(settings)
+    try:
+        await producer.start()
+        yield producer
+    finally:
+        await producer.stop()
+
+
+@asynccontextmanager
+async def event_producer(settings: Settings) -> AsyncIterator[EventProducer]:
+    """A started producer that sends CloudEvents to their type's topic."""
+    async with kafka_producer(settings) as producer:
+        yield EventProducer(producer, settings.topics)
+
+
+@asynccontextmanager
+async def replayer(settings: Settings) -> AsyncIterator[Replayer]:
+    """A started producer that re-publishes events' original records with the replay header."""
+    async with kafka_producer(settings) as producer:
+        yield Replayer(settings, producer)

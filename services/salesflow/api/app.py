@@ -1,8 +1,9 @@
 """The FastAPI application: routes, bearer auth, error bodies, request metrics, and its resources.
 
-``create_app`` is the API's composition root. The database engine and the metrics registry can be
-injected (tests); otherwise the engine is made at startup and disposed at shutdown. Kafka is reached
-lazily, on the first replay. Every error is a JSON body ``{"detail": ...}``: bad input is a 4xx, an
+``create_app`` wires the API from the clients ``salesflow.bootstrap`` builds (the one composition
+root): the database engine, made at startup and disposed at shutdown unless one is injected (tests),
+and a Kafka producer, started lazily on the first replay and stopped at shutdown. The metrics
+registry can be injected too. Every error is a JSON body ``{"detail": ...}``: bad input is a 4xx, an
 unreachable dependency a 503; nothing the caller sends should make a 500.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,14 +20,13 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salesflow import __version__
+from salesflow import __version__, bootstrap
 from salesflow.api.auth import TokenTable
 from salesflow.api.errors import ApiError
 from salesflow.api.gateway import KafkaGateway
 from salesflow.api.metrics import ApiMetrics
 from salesflow.api.routes import analytics, events, ops
 from salesflow.api.settings import ApiSettings
-from salesflow.db.engine import create_engine
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = engine or create_engine(settings.database_url)
-        app.state.kafka = KafkaGateway(settings)
-        if not len(app.state.tokens):
-            log.warning(
-                "no API tokens configured (SALESFLOW_API_TOKENS, SALESFLOW_API_ADMIN_TOKENS): "
-                "every /api call will be refused"
-            )
-        try:
+        async with AsyncExitStack() as resources:  # closed in reverse: Kafka first, then the engine
+            app.state.engine = engine or await resources.enter_async_context(bootstrap.database(settings))
+            app.state.kafka = KafkaGateway(settings, bootstrap.kafka_producer)
+            resources.push_async_callback(app.state.kafka.close)
+            if not len(app.state.tokens):
+                log.warning(
+                    "no API tokens configured (SALESFLOW_API_TOKENS, SALESFLOW_API_ADMIN_TOKENS): "
+                    "every /api call will be refused"
+                )
             yield
-        finally:
-            await app.state.kafka.close()
-            if engine is None:
-                await app.state.engine.dispose()
 
     app = FastAPI(title="SalesFlow Events API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

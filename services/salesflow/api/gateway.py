@@ -4,33 +4,39 @@ starts and serves them while Kafka is away), used to re-publish events for repla
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from salesflow.api.errors import Unavailable
-from salesflow.producer.client import kafka_producer
 from salesflow.replay.republish import Replayer
 from salesflow.settings import Settings
 
+# Builds, starts and (when the block ends) stops a producer: ``bootstrap.kafka_producer``.
+ProducerFactory = Callable[[Settings], AbstractAsyncContextManager[AIOKafkaProducer]]
+
 
 class KafkaGateway:
-    def __init__(self, settings: Settings, *, start_timeout: float = 10.0) -> None:
+    def __init__(self, settings: Settings, connect: ProducerFactory, *, start_timeout: float = 10.0) -> None:
         self.settings = settings
         self.start_timeout = start_timeout
+        self._connect = connect
         self._producer: AIOKafkaProducer | None = None
+        self._open = AsyncExitStack()
         self._lock = asyncio.Lock()
 
     async def producer(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = kafka_producer(self.settings)
                 try:
-                    await asyncio.wait_for(producer.start(), self.start_timeout)
+                    # A producer that fails (or times out) while starting is stopped by the factory.
+                    self._producer = await asyncio.wait_for(
+                        self._open.enter_async_context(self._connect(self.settings)), self.start_timeout
+                    )
                 except (KafkaError, OSError, TimeoutError) as exc:
-                    await producer.stop()
                     raise Unavailable("kafka") from exc
-                self._producer = producer
             return self._producer
 
     async def replayer(self) -> Replayer:
@@ -46,6 +52,6 @@ class KafkaGateway:
         return "ok"
 
     async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
+        async with self._lock:
             self._producer = None
+            await self._open.aclose()

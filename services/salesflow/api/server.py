@@ -7,10 +7,6 @@ import sys
 import orjson
 import typer
 
-from salesflow.api.app import create_app
-from salesflow.api.settings import ApiSettings
-from salesflow.settings import Settings
-
 
 def api(
     host: str | None = typer.Option(None, help="Address to listen on (default: SALESFLOW_API_HOST, 127.0.0.1)."),
@@ -19,6 +15,10 @@ def api(
 ) -> None:
     """Serve the HTTP API: event status, replay, analytics, /healthz, /readyz, /metrics."""
     import uvicorn
+
+    from salesflow.api.app import create_app
+    from salesflow.api.settings import ApiSettings
+    from salesflow.settings import Settings
 
     api_settings = ApiSettings()
     app = create_app(Settings(), api_settings)

@@ -1,14 +1,20 @@
-"""What every command shares: settings, a console, running a coroutine."""
+"""What every command shares: settings, a console, running a coroutine.
+
+Command modules import nothing heavy at module level: Kafka and database clients, Faust, FastAPI,
+SQLAlchemy and the settings themselves are imported inside the commands, and their clients come from
+``salesflow.bootstrap`` (the composition root), so ``salesflow --help`` starts without them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 
-from salesflow.settings import Settings
+if TYPE_CHECKING:
+    from salesflow.settings import Settings
 
 T = TypeVar("T")
 
@@ -17,6 +23,8 @@ err_console = Console(stderr=True)
 
 
 def settings() -> Settings:
+    from salesflow.settings import Settings
+
     return Settings()
 
 

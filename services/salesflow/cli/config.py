@@ -13,16 +13,15 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import SecretStr, ValidationError
 
 from salesflow.cli.common import console, err_console
-from salesflow.db.urls import mask_password
 from salesflow.errors import SalesflowError
-from salesflow.secrets import MASK
-from salesflow.settings import Settings
+
+if TYPE_CHECKING:
+    from salesflow.settings import Settings
 
 config_app = typer.Typer(help="Effective configuration (secrets masked).", no_args_is_help=True)
 
@@ -38,6 +37,8 @@ EXIT_CONFIG, EXIT_CONNECT = 2, 1
 @config_app.command("show")
 def show() -> None:
     """Print every setting as its SALESFLOW_* variable and effective value; secrets are masked."""
+    from salesflow.secrets import MASK
+
     # Plain "NAME  value" lines: nothing cut at the terminal's width, easy to grep or diff.
     for name, value in display_values(load_settings()).items():
         console.print(f"{'SALESFLOW_' + name.upper():<40} {value}", markup=False, highlight=False, soft_wrap=True)
@@ -58,6 +59,11 @@ def display_values(settings: Settings) -> dict[str, str]:
 
 
 def display(name: str, value: Any) -> str:
+    from pydantic import SecretStr
+
+    from salesflow.db.urls import mask_password
+    from salesflow.secrets import MASK
+
     if isinstance(value, SecretStr):
         return MASK
     if value is None:
@@ -69,6 +75,10 @@ def display(name: str, value: Any) -> str:
 
 def load_settings() -> Settings:
     """``Settings()``, or exit 2 with the reason (variable names and messages only, never values)."""
+    from pydantic import ValidationError
+
+    from salesflow.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -97,28 +107,26 @@ def check_before_command(ctx: typer.Context) -> None:
         if command in DATABASE_COMMANDS and (
             settings.database_sslmode or settings.database_password or "sslmode=" in settings.database_url
         ):
-            _run_aside(_verify_database(settings.database_url))
+            _run_aside(_verify_database(settings))
     except SalesflowError as exc:
         _fail(str(exc), EXIT_CONNECT)
         raise typer.Exit(EXIT_CONNECT) from None
 
 
-async def _verify_database(database_url: str) -> None:
+async def _verify_database(settings: Settings) -> None:
     """Raise ``DatabaseConnectError``/``ConfigurationError`` for TLS or authentication failures; a
     database that is down is left to the command's own retries."""
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from salesflow.db.engine import create_engine
+    from salesflow import bootstrap
 
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except (OSError, DBAPIError, TimeoutError):
-        pass
-    finally:
-        await engine.dispose()
+    async with bootstrap.database(settings, pool_size=1) as engine:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (OSError, DBAPIError, TimeoutError):
+            pass
 
 
 def _run_aside(check: Coroutine[Any, Any, None]) -> None:

@@ -10,18 +10,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import typer
 from rich.table import Table
-from sqlalchemy import text
 
-from salesflow import reports
 from salesflow.cli.common import console, run, settings
 from salesflow.cli.produce import _produce_demo
-from salesflow.db import migrate
-from salesflow.db.engine import create_engine
-from salesflow.kafka_admin import create_topics
+
+if TYPE_CHECKING:
+    from salesflow.settings import Settings
 
 
 def demo(
@@ -32,6 +31,9 @@ def demo(
     timeout: float = typer.Option(180, help="Seconds to wait for every event to reach a final status."),
 ) -> None:
     """Run the whole pipeline on a demo load and print what landed in Postgres."""
+    from salesflow.db import migrate
+    from salesflow.kafka_admin import create_topics
+
     if not os.environ.get("SALESFLOW_KAFKA_BOOTSTRAP_SERVERS"):
         from salesflow.devstack import env_exports, up
 
@@ -52,8 +54,8 @@ def demo(
         console.rule(f"producing {count} events and {invalid} invalid records")
         report = run(_produce_demo(count, rate, invalid, seed=int(time.time())))
         ids = [UUID(i) for i in report.acknowledged]
-        run(_wait_until_final(config.database_url, ids, timeout))
-        run(_print_summary(config.database_url))
+        run(_wait_until_final(config, ids, timeout))
+        run(_print_summary(config))
         console.print(
             f"\nmetrics: worker http://127.0.0.1:{config.worker_metrics_port}/metrics, "
             f"projection http://127.0.0.1:{config.projection_metrics_port}/metrics; logs in {logs}"
@@ -68,7 +70,7 @@ def demo(
 
 def summary() -> None:
     """Print events per type and status, funnel and AI ROI per tenant, and dead letters by reason."""
-    run(_print_summary(settings().database_url))
+    run(_print_summary(settings()))
 
 
 def _spawn(command: str, logs: Path) -> subprocess.Popen[bytes]:
@@ -84,11 +86,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-async def _wait_until_final(database_url: str, ids: list[UUID], timeout: float) -> None:
-    engine = create_engine(database_url)
+async def _wait_until_final(config: Settings, ids: list[UUID], timeout: float) -> None:
+    from sqlalchemy import text
+
+    from salesflow import bootstrap
+
     query = text("SELECT count(*) FROM events WHERE id = ANY(:ids) AND status <> 'pending'")
     deadline = time.monotonic() + timeout
-    try:
+    async with bootstrap.database(config) as engine:
         with console.status("waiting for every event to reach a final status") as status:
             while True:
                 async with engine.connect() as conn:
@@ -101,16 +106,13 @@ async def _wait_until_final(database_url: str, ids: list[UUID], timeout: float) 
                     console.print(f"[red]only {done}/{len(ids)} events final after {timeout:.0f}s[/red]")
                     raise typer.Exit(1)
                 await asyncio.sleep(0.5)
-    finally:
-        await engine.dispose()
 
 
-async def _print_summary(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
+async def _print_summary(config: Settings) -> None:
+    from salesflow import bootstrap, reports
+
+    async with bootstrap.database(config) as engine:
         result = await reports.summary(engine)
-    finally:
-        await engine.dispose()
     console.print(_table("Events by type and status", result.status_counts))
     console.print(_table("Funnel per tenant (leads per stage)", result.funnel))
     console.print(_table("AI ROI per tenant", result.ai_roi))

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from salesflow.cli.common import console, err_console, run, settings
 from salesflow.cli.replay import plain_table, print_json
-from salesflow.db.engine import create_engine
 from salesflow.errors import ReplayError
-from salesflow.producer.client import kafka_producer
-from salesflow.replay import deadletters as dl
-from salesflow.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from salesflow.replay.deadletters import DeadLetterId
+    from salesflow.settings import Settings
+
+T = TypeVar("T")
 
 dlq_app = typer.Typer(help="Dead letters: list, show, and redrive them after a fix.", no_args_is_help=True)
 
@@ -28,6 +33,8 @@ def list_(
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List dead letters, newest first (those already redriven only with --all)."""
+    from salesflow.replay import deadletters as dl
+
     rows = run(
         _with_engine(
             settings(),
@@ -62,6 +69,8 @@ def show(
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show one dead letter: why, where from, its headers and (a preview of) its bytes."""
+    from salesflow.replay import deadletters as dl
+
     ident = _parse(dead_letter_id)
     rows = run(_with_engine(settings(), lambda e: dl.get_dead_letters(e, [ident])))
     if not rows:
@@ -114,15 +123,17 @@ def redrive(
 
 async def _redrive(
     config: Settings,
-    ids: list[dl.DeadLetterId],
+    ids: list[DeadLetterId],
     reason: str | None,
     topic: str | None,
     again: bool,
     limit: int,
     dry_run: bool,
-) -> list[tuple[dl.DeadLetterId, Any]]:
-    engine = create_engine(config.database_url)
-    try:
+) -> list[tuple[DeadLetterId, Any]]:
+    from salesflow import bootstrap
+    from salesflow.replay import deadletters as dl
+
+    async with bootstrap.database(config) as engine:
         rows = await dl.get_dead_letters(engine, ids) if ids else []
         if reason is not None or topic is not None:
             rows += await dl.list_dead_letters(engine, reason=reason, topic=topic, include_redriven=again, limit=limit)
@@ -132,32 +143,29 @@ async def _redrive(
         rows = [r for r in {dl.row_id(r): r for r in rows}.values() if again or r["redriven_at"] is None]
         if dry_run:
             return [(dl.row_id(r), None) for r in rows]
-        producer = kafka_producer(config)
-        await producer.start()
-        try:
+        async with bootstrap.kafka_producer(config) as producer:
             return await dl.redrive(engine, producer, rows)
-        finally:
-            await producer.stop()
-    finally:
-        await engine.dispose()
 
 
-async def _with_engine(config: Settings, query: Any) -> Any:
-    engine = create_engine(config.database_url)
-    try:
+async def _with_engine(config: Settings, query: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    from salesflow import bootstrap
+
+    async with bootstrap.database(config) as engine:
         return await query(engine)
-    finally:
-        await engine.dispose()
 
 
-def _parse(text: str) -> dl.DeadLetterId:
+def _parse(text: str) -> DeadLetterId:
+    from salesflow.replay.deadletters import DeadLetterId
+
     try:
-        return dl.DeadLetterId.parse(text)
+        return DeadLetterId.parse(text)
     except ReplayError as exc:
         raise typer.BadParameter(str(exc)) from None
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    from salesflow.replay import deadletters as dl
+
     return {
         "id": str(dl.row_id(row)),
         "topic": row["topic"],

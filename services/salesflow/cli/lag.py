@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from salesflow.cli.common import console, run, settings
 from salesflow.cli.replay import plain_table, print_json
-from salesflow.replay.lag import GroupLag, group_lag
+
+if TYPE_CHECKING:
+    from salesflow.replay.lag import GroupLag
 
 
 def lag(
@@ -14,6 +18,8 @@ def lag(
     json_output: bool = typer.Option(False, "--json", help="Print the lag as JSON."),
 ) -> None:
     """Show a group's lag per partition: offsets, lag in records, the consumer, and lag in seconds."""
+    from salesflow.replay.lag import group_lag
+
     config = settings()
     found = run(group_lag(config, group or config.processor_group))
     if json_output:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
-from aiokafka.errors import KafkaConnectionError
-from sqlalchemy.exc import DBAPIError
 
 from salesflow.api.server import api
 from salesflow.cli import pipeline
@@ -45,17 +46,17 @@ def main() -> None:
     naming the setting to check, not a traceback."""
     try:
         app()
-    except KafkaConnectionError as exc:
-        err_console.print(
-            f"error: cannot reach Kafka at {_setting('SALESFLOW_KAFKA_BOOTSTRAP_SERVERS')} "
-            f"(SALESFLOW_KAFKA_BOOTSTRAP_SERVERS): {exc}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise SystemExit(1) from None
-    except (ConnectionRefusedError, DBAPIError) as exc:
-        if isinstance(exc, DBAPIError) and not isinstance(exc.orig, OSError | ConnectionError):
+    except Exception as exc:
+        if _kafka_unreachable(exc):
+            err_console.print(
+                f"error: cannot reach Kafka at {_setting('SALESFLOW_KAFKA_BOOTSTRAP_SERVERS')} "
+                f"(SALESFLOW_KAFKA_BOOTSTRAP_SERVERS): {exc}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise SystemExit(1) from None
+        if not _postgres_unreachable(exc):
             raise
         err_console.print(
             f"error: cannot reach Postgres (SALESFLOW_DATABASE_URL): {type(exc).__name__}",
@@ -66,9 +67,26 @@ def main() -> None:
         raise SystemExit(1) from None
 
 
-def _setting(name: str) -> str:
-    import os
+# The client libraries are imported only by the commands that use them (``salesflow --help`` starts
+# without them): an error of a library that was never imported cannot have been raised, so these
+# look the error types up where they are already loaded instead of importing them.
+def _kafka_unreachable(exc: Exception) -> bool:
+    errors = sys.modules.get("aiokafka.errors")
+    return errors is not None and isinstance(exc, errors.KafkaConnectionError)
 
+
+def _postgres_unreachable(exc: Exception) -> bool:
+    if isinstance(exc, ConnectionRefusedError):
+        return True
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return (
+        sqlalchemy_exc is not None
+        and isinstance(exc, sqlalchemy_exc.DBAPIError)
+        and isinstance(exc.orig, OSError | ConnectionError)
+    )
+
+
+def _setting(name: str) -> str:
     return os.environ.get(name, "the default address")
 
 

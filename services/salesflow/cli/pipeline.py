@@ -5,10 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from salesflow import bootstrap
 from salesflow.cli.common import console, run, settings
-from salesflow.db import migrate
-from salesflow.kafka_admin import create_topics
 
 topics_app = typer.Typer(help="Kafka topics of the pipeline.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -17,11 +14,15 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 def worker() -> None:
     """Run the processor (a Faust worker): one agent per source topic. Logs: SALESFLOW_LOG_LEVEL,
     SALESFLOW_LOG_FORMAT (json or text)."""
+    from salesflow import bootstrap
+
     bootstrap.run_worker(settings())
 
 
 def projection() -> None:
     """Run the projection: statuses, facts and dead letters into Postgres."""
+    from salesflow import bootstrap
+
     bootstrap.run_projection(settings())
 
 
@@ -43,6 +44,8 @@ def topics_create(
     ),
 ) -> None:
     """Create the pipeline's topics; existing topics are left as they are."""
+    from salesflow.kafka_admin import create_topics
+
     plan = run(create_topics(settings(), partitions=partitions, replication=replication))
     for topic in plan.created:
         console.print(f"created  {topic}")
@@ -60,6 +63,8 @@ def topics_list() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: head)."""
+    from salesflow.db import migrate
+
     migrate.upgrade(settings().database_url, revision)
     console.print(f"database at {revision}")
 
@@ -67,5 +72,7 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(...)) -> None:
     """Revert migrations down to REVISION."""
+    from salesflow.db import migrate
+
     migrate.downgrade(settings().database_url, revision)
     console.print(f"database at {revision}")

@@ -6,16 +6,16 @@ import asyncio
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from salesflow.cli.common import console, err_console, run, settings
-from salesflow.domain.events import EventType
-from salesflow.producer.client import SendReport, collect, event_producer
-from salesflow.producer.demo import DemoGenerator, invalid_records
+
+if TYPE_CHECKING:
+    from salesflow.producer.client import SendReport
 
 produce_app = typer.Typer(help="Produce events onto the source topics.", no_args_is_help=True)
 
@@ -43,6 +43,9 @@ def produce_file(
 
 
 async def _produce_demo(count: int, rate: float, invalid: int, seed: int) -> SendReport:
+    from salesflow.domain.events import EventType
+    from salesflow.producer.demo import DemoGenerator
+
     report = await _send_with_progress(DemoGenerator(seed=seed).events(count), rate=rate, total=count)
     if invalid:
         await _send_invalid(invalid)
@@ -51,10 +54,13 @@ async def _produce_demo(count: int, rate: float, invalid: int, seed: int) -> Sen
 
 
 async def _send_with_progress(events: Iterable[dict[str, Any]], *, rate: float, total: int | None = None) -> SendReport:
+    from salesflow import bootstrap
+    from salesflow.producer.client import collect
+
     config = settings()
     pending: list[tuple[str, asyncio.Future[Any]]] = []
     started = time.monotonic()
-    async with event_producer(config) as producer:
+    async with bootstrap.event_producer(config) as producer:
         with _progress() as progress:
             task = progress.add_task("producing", total=total)
             for sent, event in enumerate(events, start=1):
@@ -73,9 +79,13 @@ async def _send_with_progress(events: Iterable[dict[str, Any]], *, rate: float, 
 
 
 async def _send_invalid(count: int) -> None:
+    from salesflow import bootstrap
+    from salesflow.domain.events import EventType
+    from salesflow.producer.demo import invalid_records
+
     config = settings()
     bad = invalid_records()
-    async with event_producer(config) as producer:
+    async with bootstrap.event_producer(config) as producer:
         futures = [
             await producer.send_raw(
                 config.topics.source(EventType.LEAD_CREATED), bad[i % len(bad)][0], key=b"acme:lead-bad"

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
 import typer
 
 from salesflow.cli.common import console, err_console, run, settings
-from salesflow.db.engine import create_engine
-from salesflow.domain.events import EventType
+from salesflow.domain.events import EventType  # the --type choices
 from salesflow.errors import GroupHasLiveMembers, ReplayError
-from salesflow.replay import targets
-from salesflow.replay.offsets import reset_offsets
-from salesflow.replay.plan import ResetPlan
-from salesflow.replay.republish import ReplayResult, replayer
-from salesflow.replay.store import EventPosition, positions_by_id, positions_by_status
-from salesflow.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from salesflow.replay.plan import ResetPlan
+    from salesflow.replay.republish import ReplayResult
+    from salesflow.replay.store import EventPosition
+    from salesflow.replay.targets import ResetTarget
+    from salesflow.settings import Settings
+
+    # Which events to replay: a query of ``events``, run on the engine the replay opens.
+    Selection = Callable[[AsyncEngine], Awaitable[list[EventPosition]]]
 
 replay_app = typer.Typer(
     help="Replay events: reset a consumer group's offsets, or re-publish events.", no_args_is_help=True
@@ -68,6 +73,9 @@ def offsets(
     json_output: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Reset a consumer group's offsets like `kafka-consumer-groups --reset-offsets`: a plan by default."""
+    from salesflow.replay.offsets import reset_offsets
+    from salesflow.replay.targets import TopicScope
+
     config = settings()
     group = group or config.processor_group
     if execute and dry_run:
@@ -76,7 +84,7 @@ def offsets(
         target = _target(
             group, to_earliest, to_latest, to_offset, shift_by, to_datetime, by_duration, from_file, to_current
         )
-        scopes = [targets.TopicScope.parse(t) for t in topic]
+        scopes = [TopicScope.parse(t) for t in topic]
         plan = run(reset_offsets(config, group, target, topics=scopes, all_topics=all_topics, execute=execute))
     except GroupHasLiveMembers as exc:
         err_console.print(f"[red]refused:[/red] {exc}")
@@ -97,7 +105,9 @@ def _target(
     duration: str | None,
     path: Path | None,
     current: bool,
-) -> targets.ResetTarget:
+) -> ResetTarget:
+    from salesflow.replay import targets
+
     chosen = [
         name
         for name, given in (
@@ -181,8 +191,9 @@ def event(
         ids = [UUID(i) for i in event_ids]
     except ValueError:
         raise typer.BadParameter("event ids are UUIDs") from None
-    config = settings()
-    found, results = run(_replay(config, lambda engine: positions_by_id(engine, ids)))
+    from salesflow.replay.store import positions_by_id
+
+    found, results = run(_replay(settings(), lambda engine: positions_by_id(engine, ids)))
     missing = [str(i) for i in ids if i not in {f.event_id for f in found}]
     _print_results(results, json_output, missing)
     if missing or not all(r.ok for r in results):
@@ -196,24 +207,24 @@ def failed(
     json_output: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Re-publish the original records of failed events (oldest first) with the replay header."""
-    config = settings()
+    from salesflow.replay.store import positions_by_status
+
     type_name = event_type.value if event_type else None
-    _, results = run(_replay(config, lambda engine: positions_by_status(engine, event_type=type_name, limit=limit)))
+    _, results = run(_replay(settings(), lambda engine: positions_by_status(engine, event_type=type_name, limit=limit)))
     _print_results(results, json_output, [])
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 
-async def _replay(config: Settings, select: Any) -> tuple[list[EventPosition], list[ReplayResult]]:
-    engine = create_engine(config.database_url)
-    try:
-        found: list[EventPosition] = await select(engine)
-    finally:
-        await engine.dispose()
+async def _replay(config: Settings, select: Selection) -> tuple[list[EventPosition], list[ReplayResult]]:
+    from salesflow import bootstrap
+
+    async with bootstrap.database(config) as engine:
+        found = await select(engine)
     if not found:
         return found, []
-    async with replayer(config) as r:
-        return found, await r.replay(found)
+    async with bootstrap.replayer(config) as replayer:
+        return found, await replayer.replay(found)
 
 
 def _print_results(results: list[ReplayResult], json_output: bool, missing: list[str]) -> None:

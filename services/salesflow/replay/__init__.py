@@ -2,7 +2,7 @@
 events, redrive dead letters, and show consumer lag.
 
 - ``offsets.reset_offsets``: the plan (``plan.ResetPlan``) for a scope and target, applied on request;
-- ``republish.replayer``: re-publish events' original records, marked with the replay header;
+- ``republish.Replayer``: re-publish events' original records, marked with the replay header;
 - ``deadletters``: list, show and redrive dead letters;
 - ``lag.group_lag``: lag per partition, in records and seconds.
 """
@@ -10,7 +10,7 @@ events, redrive dead letters, and show consumer lag.
 from salesflow.replay.lag import GroupLag, group_lag
 from salesflow.replay.offsets import reset_offsets
 from salesflow.replay.plan import ResetPlan
-from salesflow.replay.republish import Replayer, ReplayResult, replayer
+from salesflow.replay.republish import Replayer, ReplayResult
 from salesflow.replay.targets import ResetTarget, TopicScope
 
 __all__ = [
@@ -21,6 +21,5 @@ __all__ = [
     "ResetTarget",
     "TopicScope",
     "group_lag",
-    "replayer",
     "reset_offsets",
 ]

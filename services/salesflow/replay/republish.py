@@ -9,8 +9,7 @@ facts, and keeps it out of the freshness SLI and the business counters.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -19,7 +18,6 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from salesflow.domain.records import REPLAY_HEADER, RecordIn
-from salesflow.producer.client import kafka_producer
 from salesflow.replay.reader import record_reader
 from salesflow.replay.store import EventPosition
 from salesflow.settings import Settings
@@ -53,7 +51,8 @@ class ReplayResult:
 
 
 class Replayer:
-    """Re-publishes the original records of events; one producer, a short-lived reader per call."""
+    """Re-publishes the original records of events; one producer, a short-lived reader per call.
+    ``bootstrap.replayer(settings)`` builds one with a producer of its own."""
 
     def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
         self.settings = settings
@@ -131,13 +130,3 @@ def record_event_id(record: RecordIn) -> str | None:
         return None
     found = value.get("id") if isinstance(value, dict) else None
     return found if isinstance(found, str) else None
-
-
-@asynccontextmanager
-async def replayer(settings: Settings) -> AsyncIterator[Replayer]:
-    producer = kafka_producer(settings)
-    await producer.start()
-    try:
-        yield Replayer(settings, producer)
-    finally:
-        await producer.stop()

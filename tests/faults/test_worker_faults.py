@@ -141,7 +141,8 @@ async def test_a_burst_is_absorbed_with_bounded_memory(
     await workload.run()
     worker = supervisor.start("worker", settings)
     supervisor.start("projection", settings)
-    process = psutil.Process(worker.process.pid)  # type: ignore[union-attr]
+    assert worker.process is not None  # started above
+    process = psutil.Process(worker.process.pid)
     peak = 0
     sampling = True
 

@@ -68,15 +68,17 @@ async def test_message_latency_is_sent_minus_queued_and_never_negative() -> None
         metric="message_processing_latency_seconds", value=90.0, labels=(("channel", "whatsapp"),)
     )
     skewed = event(EventType.MESSAGE_SENT, queued_at="2026-11-24T12:00:05Z", sent_at="2026-11-24T12:00:00Z")
-    assert (await slo.message_latency(skewed))[0].latency_seconds == 0.0  # type: ignore[union-attr]
+    skewed_fact = (await slo.message_latency(skewed))[0]
+    assert isinstance(skewed_fact, MessageFact) and skewed_fact.latency_seconds == 0.0
 
 
 async def test_message_counts_as_contacted_and_an_attribution_touch() -> None:
     message = event(EventType.MESSAGE_SENT, autopilot_action_id="act-7", channel="sms")
     [funnel] = await analytics.contacted_funnel(message)
-    assert funnel.stage == "contacted"  # type: ignore[union-attr]
+    assert isinstance(funnel, FunnelFact) and funnel.stage == "contacted"
     [touch] = await attribution.message_touch(message)
-    assert (touch.touch, touch.channel.value, touch.autopilot_action_id) == ("message", "sms", "act-7")  # type: ignore[union-attr]
+    assert isinstance(touch, AttributionTouch) and touch.channel is not None
+    assert (touch.touch, touch.channel.value, touch.autopilot_action_id) == ("message", "sms", "act-7")
 
 
 @pytest.mark.parametrize(
@@ -106,6 +108,8 @@ async def test_metrics_handlers_observe_bounded_labels_only() -> None:
         *await metrics.count_message(event(EventType.MESSAGE_SENT)),
         *await metrics.count_sequence_step(event(EventType.SEQUENCE_STEP_EXECUTED)),
     ]
-    by_metric = {o.metric: o for o in outputs if isinstance(o, Observation)}
+    observations = [o for o in outputs if isinstance(o, Observation)]
+    assert observations == outputs  # the metrics handlers return observations only
+    by_metric = {o.metric: o for o in observations}
     assert by_metric["ai_cost_usd_total"].value == 0.3 and by_metric["ai_value_usd_total"].value == 9.0
-    assert {name for o in outputs for name, _ in o.labels} <= {"source", "outcome", "channel", "status"}  # type: ignore[union-attr]
+    assert {name for o in observations for name, _ in o.labels} <= {"source", "outcome", "channel", "status"}

@@ -142,13 +142,14 @@ async def test_dead_letters_and_failures_are_logged_with_the_events_fields(caplo
         await processor().process(record(bad, offset=7))
         await processor(registry).process(record(orjson.dumps(event), offset=8))
     dead, failed = caplog.records
-    assert (dead.reason, dead.offset, dead.topic, dead.event_id) == (  # type: ignore[attr-defined]
+    # The fields below come from the log calls' extra=: attributes of the record that mypy cannot see.
+    assert (dead.reason, dead.offset, dead.topic, dead.event_id) == (  # type: ignore[attr-defined]  # see above
         "unknown_type",
         7,
         TOPICS.source(EventType.LEAD_CREATED),
         orjson.loads(bad)["id"],
     )
-    assert (failed.event_id, failed.event_type, failed.status, failed.offset) == (  # type: ignore[attr-defined]
+    assert (failed.event_id, failed.event_type, failed.status, failed.offset) == (  # type: ignore[attr-defined]  # see above
         event["id"],
         "lead.created",
         "failed",

@@ -48,7 +48,9 @@ class KafkaGateway:
             producer = await asyncio.wait_for(self.producer(), timeout)
             await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
         except (Unavailable, KafkaError, OSError, TimeoutError) as exc:
-            return f"unavailable: {type(exc.__cause__ or exc).__name__}"
+            # Unavailable names the error underneath; a timeout's own cause is only its cancellation.
+            reason = exc.__cause__ if isinstance(exc, Unavailable) and exc.__cause__ else exc
+            return f"unavailable: {type(reason).__name__}"
         return "ok"
 
     async def close(self) -> None:

@@ -13,8 +13,8 @@ import importlib
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-import faust
 from aiokafka import AIOKafkaProducer
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,13 +24,15 @@ from salesflow.db.engine import create_engine
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.app import create_app
 from salesflow.processor.pipeline import EventProcessor
 from salesflow.producer.client import EventProducer
 from salesflow.producer.client import kafka_producer as build_kafka_producer
 from salesflow.projection.service import Projection
 from salesflow.replay.republish import Replayer
 from salesflow.settings import Settings
+
+if TYPE_CHECKING:
+    import faust  # imported by the worker's functions only: the API and the CLI never load Faust
 
 
 def build_processor(
@@ -59,6 +61,8 @@ def import_handler_modules(settings: Settings) -> None:
 def build_worker_app(
     settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY
 ) -> tuple[faust.App, PipelineMetrics]:
+    from salesflow.processor.app import create_app
+
     import_handler_modules(settings)
     metrics = PipelineMetrics()
     return create_app(settings, build_processor(settings, metrics, registry)), metrics
@@ -66,6 +70,8 @@ def build_worker_app(
 
 def run_worker(settings: Settings) -> None:
     """Run the Faust worker until SIGTERM/SIGINT; it stops fetching, finishes in-flight events, exits."""
+    import faust
+
     # A loop of its own, made current before the app exists, so Faust's signal handlers (graceful
     # SIGTERM) are installed on the loop that runs, whatever ran before in this process.
     loop = asyncio.new_event_loop()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -71,37 +71,59 @@ def validate_envelope(raw: Any) -> CloudEvent[Any]:
 
 def _validate_json(value: bytes) -> CloudEvent[Any] | None:
     """The event pydantic-core validates from the bytes, or None where only the reference path can say."""
-    hint = _TYPE_HINT.search(value)
-    model = _hinted_models().get(hint.group(1)) if hint else None
-    if model is None:
+    start = value.find(b'"type":"')
+    if start >= 0:
+        start += 8
+        hinted = _hinted_models().get(value[start : value.find(b'"', start)])
+    else:  # a producer that puts spaces around its colons
+        match = _TYPE_HINT.search(value)
+        hinted = _hinted_models().get(match.group(1)) if match else None
+    if hinted is None:
         return None
+    event_type, model = hinted
     try:
         event = model.model_validate_json(value)
     except ValidationError:
         return None  # invalid: the reference path finds the reason
-    chosen = payload_model(event.type, event.schema_version)
-    if chosen is None or _envelope_model(chosen) is not model:
-        return None  # the hint was not the envelope's type, or a schema version we do not have
-    keys = json_strict.plain_key_count(value)
-    if keys is None or keys != _distinct_keys(event) + _distinct_keys(event.data):
-        return None  # a repeated key, or a document only the exact check can count
+    if event.type is not event_type or (event.dataschema or DEFAULT_SCHEMA_VERSION) != DEFAULT_SCHEMA_VERSION:
+        return None  # the hint was not the envelope's type, or a schema version the hint did not pick
+    envelope_keys, data_keys = _plain_keys(event), _plain_keys(event.data)
+    if envelope_keys is None or data_keys is None or not (_numbers_agree(event) and _numbers_agree(event.data)):
+        return None  # a number orjson reads differently: the reference path decides
+    if json_strict.key_token_bound(value) != envelope_keys + data_keys:
+        return None  # maybe a repeated key: the exact check decides
     return event
 
 
-def _distinct_keys(model: BaseModel) -> int:
-    """The keys a validated model was given: its fields set (extra fields included, as pydantic counts
-    them), and the keys inside its extra fields' values at every depth."""
+def _plain_keys(model: BaseModel) -> int | None:
+    """The distinct keys a validated model was given: its fields set (pydantic counts extra fields among
+    them) and the keys inside its extra fields' values; None for an extra number orjson reads otherwise."""
     extra = model.__pydantic_extra__
     if not extra:
-        return len(model.model_fields_set)
-    return len(model.model_fields_set) + json_strict.nested_key_count(list(extra.values()))
+        return len(model.__pydantic_fields_set__)
+    inner = json_strict.plain_keys(extra.values())
+    return None if inner is None else len(model.__pydantic_fields_set__) + inner
+
+
+def _numbers_agree(model: BaseModel) -> bool:
+    """Whether orjson reads the model's numeric fields as pydantic-core did (finite, 64-bit)."""
+    return all(json_strict.same_in_orjson(getattr(model, name)) for name in _numeric_fields(type(model)))
 
 
 @cache
-def _hinted_models() -> dict[bytes, type[CloudEvent[Any]]]:
-    # Type name as it appears in the bytes -> the envelope model of its default schema version.
-    models = {t.value.encode(): payload_model(t, DEFAULT_SCHEMA_VERSION) for t in EventType}
-    return {name: _envelope_model(model) for name, model in models.items() if model is not None}
+def _numeric_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    def numeric(annotation: Any) -> bool:
+        return any(arg in (int, float) for arg in (get_args(annotation) or (annotation,)))
+
+    return tuple(name for name, field in model.model_fields.items() if numeric(field.annotation))
+
+
+@cache
+def _hinted_models() -> dict[bytes, tuple[EventType, type[CloudEvent[Any]]]]:
+    # The type's name as it appears in the bytes -> the type and the envelope model of its default
+    # schema version (the only one there is today; a record naming another takes the reference path).
+    models = {t: payload_model(t, DEFAULT_SCHEMA_VERSION) for t in EventType}
+    return {t.value.encode(): (t, _envelope_model(model)) for t, model in models.items() if model is not None}
 
 
 @cache

@@ -7,15 +7,17 @@ that keeps the first. Keys are compared decoded, so ``"i\\u0064"`` and ``"id"`` 
 Two ways to check, one answer:
 - ``reject_duplicate_keys``: exact for any document (jiter, the Rust parser under pydantic-core, finds
   them; a small tokenizer here says which key and where);
-- ``plain_key_count``: byte operations only, for the common case: how many keys a document spells,
-  which the decoder compares with the number of distinct keys it validated. Equal counts mean no key
-  was repeated; anything else goes to the exact check.
+- ``key_token_bound``: byte operations only, for the common case: at least how many keys a document
+  spells, which the decoder compares with the number of distinct keys it validated. Equal counts mean
+  no key was repeated; anything else goes to the exact check.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +31,7 @@ from salesflow.errors import InvalidEvent
 # literals, whitespace) is skipped by finditer.
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],]', re.DOTALL)
 
-# Outside strings, what pydantic-core and orjson could read differently: Infinity and NaN (pydantic-core
-# takes them, orjson refuses), exponents (1e400 is infinity to one, an error to the other) and long
-# digit runs (integers past 64 bits, or floats with more digits than a double holds).
-_RISKY_NUMBERS = re.compile(rb"[IN]|[eE][-+]?\d|\d{16}")
+_KEY_END = re.compile(rb'"\s*:')
 
 
 def loads(value: bytes, *, root: str) -> Any:
@@ -124,26 +123,42 @@ def _path(stack: list[_Container]) -> str:
     return path
 
 
-def plain_key_count(value: bytes) -> int | None:
-    """How many keys valid JSON ``value`` spells, counted with byte operations, or None if it cannot be.
+def key_token_bound(value: bytes) -> int:
+    """An upper bound on how many keys JSON ``value`` spells (repeats included), from byte counts alone.
 
-    With no backslash in the document every ``"`` opens or closes a string, so splitting on it leaves
-    the text outside strings at the even places, and each colon there separates one key from its value.
-    None for a backslash (escapes need the exact check) or a number pydantic-core and orjson may read
-    differently (see ``_RISKY_NUMBERS``): the caller then takes the reference path.
+    Every key is a string whose closing quote is followed by optional whitespace and a colon, so the
+    count of such quote-colon places is at least the count of key tokens (a string that starts with a
+    colon, or an escaped quote before one, only adds to it). The caller compares it with the distinct
+    keys it validated: equal means no key token was repeated, larger goes to the exact check.
     """
-    if b"\\" in value:
-        return None
-    outside = b"".join(value.split(b'"')[::2])
-    if _RISKY_NUMBERS.search(outside):
-        return None
-    return outside.count(b":")
+    if b" :" in value or b"\t:" in value or b"\n:" in value or b"\r:" in value:
+        return len(_KEY_END.findall(value))  # whitespace before a colon somewhere: count each place
+    return value.count(b'":')
 
 
-def nested_key_count(value: Any) -> int:
-    """How many keys the parsed JSON ``value`` holds at every depth (a dict's keys are distinct)."""
-    if isinstance(value, dict):
-        return len(value) + sum(nested_key_count(item) for item in value.values())
-    if isinstance(value, list):
-        return sum(nested_key_count(item) for item in value)
-    return 0
+def same_in_orjson(number: Any) -> bool:
+    """Whether orjson reads this number (as parsed by pydantic-core) the same: finite, and an integer
+    within 64 bits (past them orjson gives a float; Infinity, NaN and 1e400 it refuses)."""
+    if type(number) is float:
+        return math.isfinite(number)
+    return type(number) is not int or -(2**63) <= number < 2**64
+
+
+def plain_keys(values: Iterable[Any]) -> int | None:
+    """How many keys parsed JSON ``values`` hold at every depth (a dict's keys are distinct), or None
+    if one of their numbers reads differently in orjson (see ``same_in_orjson``)."""
+    count = 0
+    for value in values:
+        if isinstance(value, dict):
+            inner = plain_keys(value.values())
+            if inner is None:
+                return None
+            count += len(value) + inner
+        elif isinstance(value, list):
+            inner = plain_keys(value)
+            if inner is None:
+                return None
+            count += inner
+        elif not same_in_orjson(value):
+            return None
+    return count

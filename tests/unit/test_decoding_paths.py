@@ -87,6 +87,12 @@ def _reference(raw: bytes) -> CloudEvent[Any] | None:
 @example(orjson.dumps(make_event(EventType.AUTOPILOT_ACTION_EXECUTED)).replace(b'"tokens":900', b'"tokens":1e400'))
 @example(orjson.dumps(make_event(EventType.AUTOPILOT_ACTION_EXECUTED)).replace(b'"tokens":900', b'"tokens":Infinity'))
 @example(orjson.dumps(make_event(EventType.AUTOPILOT_ACTION_EXECUTED)).replace(b'"tokens":900', b'"x":1' + b"0" * 30))
+@example(
+    orjson.dumps(make_event(EventType.AUTOPILOT_ACTION_EXECUTED)).replace(b'"value_usd":40.0', b'"value_usd":1e999')
+)
+@example(
+    orjson.dumps(make_event(EventType.SEQUENCE_STEP_EXECUTED)).replace(b'"step_count":3', b'"step_count":' + b"9" * 25)
+)
 def test_the_fast_path_returns_only_what_the_reference_path_returns(raw: bytes) -> None:
     fast = decoding._validate_json(raw)
     reference = _reference(raw)

@@ -88,7 +88,7 @@ def _validate_json(value: bytes) -> CloudEvent[Any] | None:
     if event.type is not event_type or (event.dataschema or DEFAULT_SCHEMA_VERSION) != DEFAULT_SCHEMA_VERSION:
         return None  # the hint was not the envelope's type, or a schema version the hint did not pick
     envelope_keys, data_keys = _plain_keys(event), _plain_keys(event.data)
-    if envelope_keys is None or data_keys is None or not (_numbers_agree(event) and _numbers_agree(event.data)):
+    if envelope_keys is None or data_keys is None:
         return None  # a number orjson reads differently: the reference path decides
     if json_strict.key_token_bound(value) != envelope_keys + data_keys:
         return None  # maybe a repeated key: the exact check decides
@@ -97,7 +97,10 @@ def _validate_json(value: bytes) -> CloudEvent[Any] | None:
 
 def _plain_keys(model: BaseModel) -> int | None:
     """The distinct keys a validated model was given: its fields set (pydantic counts extra fields among
-    them) and the keys inside its extra fields' values; None for an extra number orjson reads otherwise."""
+    them) and the keys inside its extra fields' values; None for a number orjson reads otherwise."""
+    numeric = _numeric_fields(type(model))
+    if numeric and not json_strict.same_numbers_in_orjson([getattr(model, name) for name in numeric]):
+        return None
     extra = model.__pydantic_extra__
     if not extra:
         return len(model.__pydantic_fields_set__)
@@ -105,15 +108,12 @@ def _plain_keys(model: BaseModel) -> int | None:
     return None if inner is None else len(model.__pydantic_fields_set__) + inner
 
 
-def _numbers_agree(model: BaseModel) -> bool:
-    """Whether orjson reads the model's numeric fields as pydantic-core did (finite, 64-bit)."""
-    return all(json_strict.same_in_orjson(getattr(model, name)) for name in _numeric_fields(type(model)))
-
-
 @cache
 def _numeric_fields(model: type[BaseModel]) -> tuple[str, ...]:
-    def numeric(annotation: Any) -> bool:
-        return any(arg in (int, float) for arg in (get_args(annotation) or (annotation,)))
+    # The fields whose type admits an int or a float (``int | None`` included): the only typed fields
+    # where pydantic-core and orjson can read a number differently.
+    def numeric(annotation: Any) -> bool:  # through unions and Annotated (NonNegativeFloat | None)
+        return annotation in (int, float) or any(numeric(arg) for arg in get_args(annotation))
 
     return tuple(name for name, field in model.model_fields.items() if numeric(field.annotation))
 

@@ -31,7 +31,7 @@ from salesflow.errors import InvalidEvent
 # literals, whitespace) is skipped by finditer.
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],]', re.DOTALL)
 
-_KEY_END = re.compile(rb'"\s*:')
+_JSON_WHITESPACE = b" \t\n\r"
 
 
 def loads(value: bytes, *, root: str) -> Any:
@@ -126,27 +126,31 @@ def _path(stack: list[_Container]) -> str:
 def key_token_bound(value: bytes) -> int:
     """An upper bound on how many keys JSON ``value`` spells (repeats included), from byte counts alone.
 
-    Every key is a string whose closing quote is followed by optional whitespace and a colon, so the
-    count of such quote-colon places is at least the count of key tokens (a string that starts with a
-    colon, or an escaped quote before one, only adds to it). The caller compares it with the distinct
-    keys it validated: equal means no key token was repeated, larger goes to the exact check.
+    Every key is a string whose closing quote is followed by optional whitespace and a colon: with the
+    whitespace taken out, each key leaves a quote-colon pair, so their count is at least the count of
+    key tokens (whitespace or a colon inside a string, or an escaped quote, can only add pairs). The
+    caller compares it with the distinct keys it validated: equal means no key token was repeated,
+    larger goes to the exact check.
     """
-    if b" :" in value or b"\t:" in value or b"\n:" in value or b"\r:" in value:
-        return len(_KEY_END.findall(value))  # whitespace before a colon somewhere: count each place
-    return value.count(b'":')
+    return value.translate(None, _JSON_WHITESPACE).count(b'":')
 
 
-def same_in_orjson(number: Any) -> bool:
-    """Whether orjson reads this number (as parsed by pydantic-core) the same: finite, and an integer
+def same_numbers_in_orjson(values: Iterable[Any]) -> bool:
+    """Whether orjson reads these numbers (as pydantic-core parsed them) the same: floats finite, ints
     within 64 bits (past them orjson gives a float; Infinity, NaN and 1e400 it refuses)."""
-    if type(number) is float:
-        return math.isfinite(number)
-    return type(number) is not int or -(2**63) <= number < 2**64
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is int and not -(2**63) <= value < 2**64:
+            return False
+    return True
 
 
 def plain_keys(values: Iterable[Any]) -> int | None:
     """How many keys parsed JSON ``values`` hold at every depth (a dict's keys are distinct), or None
-    if one of their numbers reads differently in orjson (see ``same_in_orjson``)."""
+    if one of their numbers reads differently in orjson (see ``same_numbers_in_orjson``)."""
     count = 0
     for value in values:
         if isinstance(value, dict):
@@ -159,6 +163,6 @@ def plain_keys(values: Iterable[Any]) -> int | None:
             if inner is None:
                 return None
             count += inner
-        elif not same_in_orjson(value):
+        elif not same_numbers_in_orjson((value,)):
             return None
     return count

@@ -16,6 +16,9 @@ class DeadLetterReason(StrEnum):
     TOO_LARGE = "too_large"
     INVALID_UTF8 = "invalid_utf8"
     NOT_JSON = "not_json"
+    # The same key twice in one JSON object (or a ce_* attribute header twice): parsers keep one of
+    # them silently, so an attacker could show one id or tenant to one reader and another to the next.
+    DUPLICATE_KEY = "duplicate_key"
     NOT_AN_OBJECT = "not_an_object"
     INVALID_HEADERS = "invalid_headers"
     UNSUPPORTED_SPECVERSION = "unsupported_specversion"

@@ -67,7 +67,39 @@ def corpus() -> list[tuple[str, bytes | None, tuple[tuple[str, bytes], ...], str
             (*binary_headers, ("ce_tenantid", b"\xc3\x28")),
             "invalid_headers",
         ),
+        # Issue 11 defect 5: a repeated key was resolved silently (the last one won), so the id or the
+        # tenant depended on the reader. Each is now dead-lettered as duplicate_key.
+        ("duplicate id", _splice(lead, b'"id":"00000000-0000-4000-8000-0000000000d5",'), (), "duplicate_key"),
+        ("duplicate tenantid", _splice(lead, b'"tenantid":"someone-else",'), (), "duplicate_key"),
+        (
+            "duplicate key in data, escaped",
+            _splice(lead, b'"lead\\u005fid":"lead-x",', b'"data":{'),
+            (),
+            "duplicate_key",
+        ),
+        (
+            "binary mode, ce_tenantid twice",
+            orjson.dumps(message["data"]),
+            (*binary_headers, ("ce_tenantid", b"someone-else")),
+            "duplicate_key",
+        ),
+        # Issue 11 defect 6: the content type decides the mode. A payload labelled as a structured
+        # CloudEvent is read as an envelope, whatever ce_* headers it carries (its valid counterpart,
+        # a structured event with stray ce_* headers, is processed: tests/integration/test_content_mode.py).
+        (
+            "structured content type on a bare payload",
+            orjson.dumps(message["data"]),
+            (*binary_headers, ("content-type", b"application/cloudevents+json")),
+            "unsupported_specversion",
+        ),
     ]
+
+
+def _splice(event: dict[str, Any], member: bytes, at: bytes = b"{") -> bytes:
+    """The event's JSON with ``member`` (raw JSON, ending in a comma) inserted right after ``at``."""
+    raw = encode(event)
+    where = raw.index(at) + len(at)
+    return raw[:where] + member + raw[where:]
 
 
 async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(

@@ -33,12 +33,14 @@ class EventProducer:
     async def send_event(self, event: dict[str, Any]) -> asyncio.Future[Any]:
         """Queue one structured-mode event on its type's topic; await the result for the broker's ack."""
         topic = self.topics.source(EventType(event["type"]))
-        return await self._producer.send(topic, encode(event), key=record_key(event))
+        queued: asyncio.Future[Any] = await self._producer.send(topic, encode(event), key=record_key(event))
+        return queued
 
     async def send_raw(
         self, topic: str, value: bytes | None, key: bytes | None = None, headers: Iterable[tuple[str, bytes]] = ()
     ) -> asyncio.Future[Any]:
-        return await self._producer.send(topic, value, key=key, headers=list(headers) or None)
+        queued: asyncio.Future[Any] = await self._producer.send(topic, value, key=key, headers=list(headers) or None)
+        return queued
 
     async def send_all(self, events: Iterable[dict[str, Any]]) -> SendReport:
         """Send many events without awaiting each one, then wait for every acknowledgement."""

@@ -272,6 +272,8 @@ async def test_a_plain_kafka_client_can_produce_an_event(processed: AsyncEngine,
             "acme:lead-kcat",
             "-H",
             "content-type=application/cloudevents+json",
+            "-X",
+            "partitioner=murmur2_random",  # our producer's (Java's) partitioning: see test_partitioning.py
         ],
         input=orjson.dumps(event),
         check=True,

@@ -29,6 +29,7 @@ def corpus() -> list[tuple[str, bytes | None, tuple[tuple[str, bytes], ...], str
     lead = make_event(EventType.LEAD_CREATED)
     action = make_event(EventType.AUTOPILOT_ACTION_EXECUTED)
     message = make_event(EventType.MESSAGE_SENT)
+    step = make_event(EventType.SEQUENCE_STEP_EXECUTED)
     binary_headers = tuple((f"ce_{k}", str(v).encode()) for k, v in message.items() if k not in ("data",))
     return [
         ("not json", b"<xml>lead</xml>", (), "not_json"),
@@ -92,6 +93,24 @@ def corpus() -> list[tuple[str, bytes | None, tuple[tuple[str, bytes], ...], str
             (*binary_headers, ("content-type", b"application/cloudevents+json")),
             "unsupported_specversion",
         ),
+        # Issue 11, defect 1: valid JSON that Postgres cannot store; the contract's limits refuse it now.
+        ("NUL in lead_id", encode({**lead, "data": {**lead["data"], "lead_id": "lead\x00-1"}}), (), "invalid_field"),
+        ("NUL in an extra field", encode({**lead, "data": {**lead["data"], "note": "a\x00b"}}), (), "invalid_field"),
+        ("NUL in an extra field's name", encode({**lead, "data": {**lead["data"], "n\x00": 1}}), (), "invalid_field"),
+        ("cost_usd 1e9", encode({**action, "data": {**action["data"], "cost_usd": 1e9}}), (), "invalid_field"),
+        ("cost_usd 1e40", encode({**action, "data": {**action["data"], "cost_usd": 1e40}}), (), "invalid_field"),
+        ("tokens 2**31", encode({**action, "data": {**action["data"], "tokens": 2**31}}), (), "invalid_field"),
+        ("step_index 2**31", encode({**step, "data": {**step["data"], "step_index": 2**31}}), (), "invalid_field"),
+        ("time past year 9999 in UTC", encode({**lead, "time": "9999-12-31T23:59:59-01:00"}), (), "invalid_field"),
+        # Issue 11, defect 4: stored as -infinity, returned without a zone.
+        ("time in year 1", encode({**lead, "time": "0001-01-01T00:00:00Z"}), (), "invalid_field"),
+        # Deeper than pydantic serialises (it stops near 255 levels): the projection's pending row failed.
+        (
+            "extra field nested 300 deep",
+            encode({**lead, "data": {**lead["data"], "deep": "DEEP"}}).replace(b'"DEEP"', b"[" * 300 + b"]" * 300),
+            (),
+            "invalid_field",
+        ),
     ]
 
 
@@ -133,16 +152,15 @@ async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(
                         text("SELECT count(*) FROM events WHERE id = ANY(:ids) AND status = 'processed'"), {"ids": ids}
                     )
                 ).scalar_one()
-            return n == len(ids)
+            return int(n) == len(ids)
 
         async def dead_letters() -> Sequence[Any]:
             async with engine.connect() as conn:
-                return (
-                    await conn.execute(
-                        text('SELECT "offset", reason, raw FROM dead_letters WHERE topic = :t ORDER BY "offset"'),
-                        {"t": settings.topics.source(EventType.LEAD_CREATED)},
-                    )
-                ).all()
+                found = await conn.execute(
+                    text('SELECT "offset", reason, raw FROM dead_letters WHERE topic = :t ORDER BY "offset"'),
+                    {"t": settings.topics.source(EventType.LEAD_CREATED)},
+                )
+                return list(found.all())
 
         await wait_for(all_processed, timeout=90, what="every valid event to be processed")
         found = await wait_for(lambda: _at_least(dead_letters, 3 * len(bad)), timeout=60, what="the dead letters")

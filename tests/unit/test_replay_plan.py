@@ -108,3 +108,60 @@ def test_reset_files_in_kafkas_export_format() -> None:
         targets.parse_reset_csv("t,zero,5\n", "g")
     with pytest.raises(InvalidResetRequest, match="no offsets"):
         targets.parse_reset_csv("other,t,1,7\n", "g")
+
+
+# What Kafka 4.3.1's `kafka-consumer-groups --reset-offsets --to-datetime` takes (each checked against the
+# tool's dry run): the milliseconds are required, the zone is optional and UTC without one.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-24T12:00:00.000", datetime(2026, 11, 24, 12, tzinfo=UTC)),
+        ("2026-11-24T12:00:00.000Z", datetime(2026, 11, 24, 12, tzinfo=UTC)),
+        ("2026-11-24T13:00:00.000+01:00", datetime(2026, 11, 24, 12, tzinfo=UTC)),
+        ("2026-11-24T13:00:00.000+0100", datetime(2026, 11, 24, 12, tzinfo=UTC)),
+        ("2026-11-24T13:00:00.000+01", datetime(2026, 11, 24, 12, tzinfo=UTC)),
+        ("2026-11-24T07:00:00.000-05:00", datetime(2026, 11, 24, 12, tzinfo=UTC)),
+        ("2026-11-24T12:00:00.5", datetime(2026, 11, 24, 12, 0, 0, 500_000, tzinfo=UTC)),
+        ("2026-11-24T12:00:00.12", datetime(2026, 11, 24, 12, 0, 0, 120_000, tzinfo=UTC)),
+    ],
+)
+def test_datetimes_kafka_takes(text: str, expected: datetime) -> None:
+    assert targets.parse_datetime_ms(text) == int(expected.timestamp() * 1000)
+
+
+# What the same tool refuses, and how it says so.
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("2026-11-24", "does not contain a 'T' according to ISO8601 format"),
+        ("yesterday", "does not contain a 'T'"),
+        ("2026-11-24T12:00", "unparseable date"),
+        ("2026-11-24T12:00:00", "unparseable date"),
+        ("2026-11-24T12:00:00Z", "unparseable date"),
+        ("2026-11-24T12:00:00+01:00", "unparseable date"),
+        ("2026-11-24T12:00:00.1234", "unparseable date"),
+        ("2026-13-24T12:00:00.000", "unparseable date"),
+        ("2026-11-24T12:00:00.000 UTC", "unparseable date"),
+    ],
+)
+def test_datetimes_kafka_refuses_are_refused(text: str, says: str) -> None:
+    with pytest.raises(InvalidResetRequest, match=says) as caught:
+        targets.to_datetime(text)
+    assert "YYYY-MM-DDTHH:mm:SS.sss" in str(caught.value)
+
+
+def test_a_negative_offset_in_a_reset_file_is_refused_not_clamped() -> None:
+    # Kafka's tool: "Invalid negative offset", exit 1 (it clamps only offsets outside the log's range).
+    with pytest.raises(InvalidResetRequest, match="line 2: invalid negative offset -5 for t-1"):
+        targets.parse_reset_csv("t,0,5\nt,1,-5\n", "g")
+    with pytest.raises(InvalidResetRequest, match="line 1: invalid negative offset -1 for t-0"):
+        targets.parse_reset_csv("g,t,0,-1\n", "g")
+    with pytest.raises(InvalidResetRequest, match="invalid negative partition -1"):
+        targets.parse_reset_csv("t,-1,0\n", "g")
+    assert targets.parse_reset_csv("other,t,0,-1\ng,t,0,0\n", "g") == {T0: 0}  # another group's line is not read
+
+
+def test_a_negative_offset_never_reaches_a_plan() -> None:
+    target = targets.ResetTarget("from-file", "f.csv", requested={T0: -1})
+    with pytest.raises(InvalidResetRequest, match="invalid negative offset"):
+        compute_plan("g", target, {T0: PartitionState(log_start=0, log_end=10, committed=3)})

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from salesflow.domain.outcome import EventStatus
 from salesflow.replay.republish import ReplayStatus
+
+
+def _in_utc(value: Any) -> Any:
+    """Every time in UTC, so it is written as RFC 3339 with its offset (``Z``). asyncpg reads a
+    timestamptz of -infinity or infinity (stored before the contract bounded times) as a naive
+    ``datetime.min`` or ``max``: that is no time at all, so null."""
+    if not isinstance(value, datetime):
+        return value
+    if value.tzinfo is None:
+        return None if value in (datetime.min, datetime.max) else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_in_utc)]
+OptionalTimestamp = Annotated[AwareDatetime | None, BeforeValidator(_in_utc)]
 
 
 class ErrorBody(BaseModel):
@@ -30,15 +45,15 @@ class EventOut(BaseModel):
     tenant_id: str | None
     lead_id: str | None
     status: EventStatus
-    created_at: datetime | None = Field(description="When the event occurred.")
-    processed_at: datetime | None
+    created_at: OptionalTimestamp = Field(description="When the event occurred (RFC 3339, UTC).")
+    processed_at: OptionalTimestamp
     error_message: str | None
     attempts: int
     replay_count: int
     source: SourcePosition | None
     payload: dict[str, Any] | None
-    received_at: datetime
-    updated_at: datetime
+    received_at: Timestamp
+    updated_at: Timestamp
 
 
 class EventPage(BaseModel):

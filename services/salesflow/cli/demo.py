@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import typer
@@ -19,8 +19,12 @@ from rich.table import Table
 from salesflow.cli.common import console, run, settings
 from salesflow.cli.produce import _produce_demo
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the clients' libraries load when the command runs, not for `salesflow --help`
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from salesflow.settings import Settings
+
+Position = tuple[str, int, int]  # topic, partition, offset
 
 
 def demo(
@@ -31,33 +35,39 @@ def demo(
     timeout: float = typer.Option(180, help="Seconds to wait for every event to reach a final status."),
 ) -> None:
     """Run the whole pipeline on a demo load and print what landed in Postgres."""
-    from salesflow.db import migrate
-    from salesflow.kafka_admin import create_topics
-
     if not os.environ.get("SALESFLOW_KAFKA_BOOTSTRAP_SERVERS"):
         from salesflow.devstack import env_exports, up
 
         console.rule("local stack")
         up(echo=lambda m: console.print(m))
         os.environ.update(env_exports())
+    from salesflow.db import migrate
+    from salesflow.kafka_admin import create_topics
+
     config = settings()
     console.rule("topics and migrations")
     plan = run(create_topics(config))
     console.print(f"topics: {len(plan.created)} created, {len(plan.existing)} already there")
     migrate.upgrade(config.database_url)
     console.print("database migrated to head")
+    # New topics take a moment to get leaders; producing before that only earns retries and warnings.
+    run(_wait_for_leaders(config, timeout=60))
+    console.print("every partition has a leader")
 
     logs = Path(os.environ.get("SALESFLOW_STACK_DIR", ".stack")) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     services = [_spawn("worker", logs), _spawn("projection", logs)]
     try:
         console.rule(f"producing {count} events and {invalid} invalid records")
-        report = run(_produce_demo(count, rate, invalid, seed=int(time.time())))
+        report = run(_produce_demo(count, rate, 0, seed=int(time.time())))
+        positions = run(_send_invalid(config, invalid))
         ids = [UUID(i) for i in report.acknowledged]
-        run(_wait_until_final(config, ids, timeout))
+        run(_wait_until_final(config, ids, positions, timeout))
         run(_print_summary(config))
+        run(_print_dead_letters_of_this_run(config, positions))
         console.print(
-            f"\nmetrics: worker http://127.0.0.1:{config.worker_metrics_port}/metrics, "
+            f"\nmetrics, served while the worker and projection run: "
+            f"worker http://127.0.0.1:{config.worker_metrics_port}/metrics, "
             f"projection http://127.0.0.1:{config.projection_metrics_port}/metrics; logs in {logs}"
         )
     finally:
@@ -66,6 +76,10 @@ def demo(
         else:
             for process in services:
                 _stop(process)
+            console.print(
+                "worker and projection stopped, and their metrics with them "
+                "(`salesflow demo --keep-running` leaves them up)"
+            )
 
 
 def summary() -> None:
@@ -86,26 +100,112 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-async def _wait_until_final(config: Settings, ids: list[UUID], timeout: float) -> None:
+async def _wait_for_leaders(config: Settings, timeout: float) -> None:
+    """Every partition has a leader that answers for it: the metadata names a leader a moment before
+    that broker serves the partition, so its log end offset is asked for too (a leader-only request)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from salesflow.kafka_clients import client_options
+
+    admin = AIOKafkaAdminClient(**client_options(config))
+    consumer = AIOKafkaConsumer(**client_options(config), enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            described = await admin.describe_topics(config.topics.all)
+            leaderless = [t["topic"] for t in described if not _has_leaders(t)]
+            if not leaderless:
+                partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+                await asyncio.wait_for(consumer.end_offsets(partitions), max(deadline - time.monotonic(), 1))
+                return
+            if time.monotonic() > deadline:
+                console.print(f"[red]no leader after {timeout:.0f}s for: {', '.join(leaderless)}[/red]")
+                raise typer.Exit(1)
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def _has_leaders(topic: dict[str, Any]) -> bool:
+    partitions = topic["partitions"]
+    return topic["error_code"] == 0 and bool(partitions) and all(p["leader"] >= 0 for p in partitions)
+
+
+async def _send_invalid(config: Settings, count: int) -> list[Position]:
+    """The demo's invalid records, each with its own event id where it has one; where each landed."""
+    from salesflow import bootstrap
+    from salesflow.domain.events import EventType
+    from salesflow.producer.demo import invalid_records
+
+    topic = config.topics.source(EventType.LEAD_CREATED)
+    async with bootstrap.event_producer(config) as producer:
+        sent = [
+            await (await producer.send_raw(topic, value, key=b"acme:lead-bad")) for value, _ in invalid_records(count)
+        ]
+    if sent:
+        console.print(f"sent {len(sent)} invalid records to {topic}")
+    return [(m.topic, m.partition, m.offset) for m in sent]
+
+
+async def _wait_until_final(config: Settings, ids: list[UUID], invalid: list[Position], timeout: float) -> None:
+    """Every valid event has a final status, and every invalid record is in ``dead_letters``."""
     from sqlalchemy import text
 
     from salesflow import bootstrap
 
-    query = text("SELECT count(*) FROM events WHERE id = ANY(:ids) AND status <> 'pending'")
+    final = text("SELECT count(*) FROM events WHERE id = ANY(:ids) AND status <> 'pending'")
     deadline = time.monotonic() + timeout
     async with bootstrap.database(config) as engine:
         with console.status("waiting for every event to reach a final status") as status:
             while True:
                 async with engine.connect() as conn:
-                    done = (await conn.execute(query, {"ids": ids})).scalar_one()
-                status.update(f"{done}/{len(ids)} events final")
-                if done >= len(ids):
+                    done = (await conn.execute(final, {"ids": ids})).scalar_one()
+                    dead = len(await _dead_letters_at(conn, invalid))
+                status.update(f"{done}/{len(ids)} events final, {dead}/{len(invalid)} invalid records dead-lettered")
+                if done >= len(ids) and dead >= len(invalid):
                     console.print(f"all {len(ids)} events reached a final status")
                     return
                 if time.monotonic() > deadline:
-                    console.print(f"[red]only {done}/{len(ids)} events final after {timeout:.0f}s[/red]")
+                    console.print(
+                        f"[red]after {timeout:.0f}s only {done}/{len(ids)} events final and "
+                        f"{dead}/{len(invalid)} invalid records dead-lettered[/red]"
+                    )
                     raise typer.Exit(1)
                 await asyncio.sleep(0.5)
+
+
+async def _dead_letters_at(conn: AsyncConnection, positions: list[Position]) -> list[Any]:
+    from sqlalchemy import text
+
+    if not positions:
+        return []
+    query = text(
+        'SELECT reason, event_id FROM dead_letters WHERE (topic, partition, "offset") IN '
+        "(SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]), CAST(:offsets AS bigint[])))"
+    )
+    topics, partitions, offsets = (list(column) for column in zip(*positions, strict=True))
+    return list(await conn.execute(query, {"topics": topics, "partitions": partitions, "offsets": offsets}))
+
+
+async def _print_dead_letters_of_this_run(config: Settings, positions: list[Position]) -> None:
+    """This run's invalid records in words: each is one dead letter; those that named an event id are
+    also that event's row in ``events`` (status ``dead_lettered``), the others have no id to key one."""
+    from salesflow import bootstrap
+
+    if not positions:
+        return
+    async with bootstrap.database(config) as engine, engine.connect() as conn:
+        found = await _dead_letters_at(conn, positions)
+    with_id = sum(r.event_id is not None for r in found)
+    console.print(
+        f"this run: {len(positions)} invalid records sent, {len(found)} in dead_letters; {with_id} of them "
+        f"named an event id, so `events` shows {with_id} as dead_lettered; the other {len(found) - with_id} "
+        "(not JSON, or not an object) have no id to show there. The tables above count the whole database."
+    )
 
 
 async def _print_summary(config: Settings) -> None:

@@ -84,13 +84,11 @@ async def _send_invalid(count: int) -> None:
     from salesflow.producer.demo import invalid_records
 
     config = settings()
-    bad = invalid_records()
+    bad = invalid_records(count)
     async with bootstrap.event_producer(config) as producer:
         futures = [
-            await producer.send_raw(
-                config.topics.source(EventType.LEAD_CREATED), bad[i % len(bad)][0], key=b"acme:lead-bad"
-            )
-            for i in range(count)
+            await producer.send_raw(config.topics.source(EventType.LEAD_CREATED), value, key=b"acme:lead-bad")
+            for value, _ in bad
         ]
         await asyncio.gather(*futures)
 

@@ -1,7 +1,8 @@
 """Event types and their v1 payloads, and the CloudEvents 1.0 envelope that carries them.
 
 Payloads accept unknown extra fields (forward compatible); a missing or ill-typed required field is an
-error. The JSON Schema files in ``schemas/`` are generated from these models.
+error. Every field is bounded by what Postgres stores (``limits``: no NUL, maximum lengths, numeric and
+time ranges), extra fields included. The JSON Schema files in ``schemas/`` are generated from these models.
 """
 
 from __future__ import annotations
@@ -10,7 +11,27 @@ from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeFloat
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from salesflow.domain.limits import (
+    EXTRA_NAMES_SCHEMA,
+    Count,
+    ExtraName,
+    ExtraValue,
+    Id,
+    Kind,
+    MediaType,
+    Money,
+    Name,
+    PositiveCount,
+    RequestId,
+    Time,
+    UriRef,
+    refuse_unstorable_names,
+)
+
+# Extra fields are kept, with names and values jsonb can store (``limits``).
+OPEN_MODEL = ConfigDict(extra="allow", frozen=True, json_schema_extra={"propertyNames": EXTRA_NAMES_SCHEMA})
 
 
 class EventType(StrEnum):
@@ -48,49 +69,47 @@ class StepStatus(StrEnum):
     FAILED = "failed"
 
 
-Id = Field(min_length=1, max_length=200)
-
-
 class Payload(BaseModel):
-    """Base of every payload: unknown fields are kept, never rejected."""
+    """Base of every payload: unknown fields are kept, never rejected, as long as jsonb can store them."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = OPEN_MODEL
+    __pydantic_extra__: dict[ExtraName, ExtraValue] = Field(init=False)  # the type of every extra field's value
 
-    lead_id: str = Id
+    lead_id: Id
 
 
 class LeadCreatedV1(Payload):
     source: LeadSource
-    campaign: str | None = None
+    campaign: Name | None = None
     channel: Channel | None = None
-    owner_id: str | None = None
+    owner_id: Id | None = None
     autopilot: bool = False
 
 
 class AutopilotActionExecutedV1(Payload):
-    action_id: str = Id
-    action_type: str = Field(min_length=1, max_length=100, examples=["send_message", "qualify_lead"])
-    model: str | None = None
-    cost_usd: NonNegativeFloat
-    tokens: int | None = Field(default=None, ge=0)
+    action_id: Id
+    action_type: Kind = Field(examples=["send_message", "qualify_lead"])
+    model: Name | None = None
+    cost_usd: Money
+    tokens: Count | None = None
     outcome: ActionOutcome
-    value_usd: NonNegativeFloat | None = None
+    value_usd: Money | None = None
 
 
 class MessageSentV1(Payload):
-    message_id: str = Id
+    message_id: Id
     channel: Channel
-    queued_at: AwareDatetime
-    sent_at: AwareDatetime
-    sequence_id: str | None = None
-    autopilot_action_id: str | None = None
+    queued_at: Time
+    sent_at: Time
+    sequence_id: Id | None = None
+    autopilot_action_id: Id | None = None
 
 
 class SequenceStepExecutedV1(Payload):
-    sequence_id: str = Id
-    step_index: int = Field(ge=0)
-    step_count: int | None = Field(default=None, ge=1)
-    action: str = Field(min_length=1, max_length=100, examples=["email", "wait", "task"])
+    sequence_id: Id
+    step_index: Count
+    step_count: PositiveCount | None = None
+    action: Kind = Field(examples=["email", "wait", "task"])
     status: StepStatus
 
 
@@ -110,18 +129,31 @@ P = TypeVar("P", bound=Payload)
 class CloudEvent(BaseModel, Generic[P]):
     """A CloudEvents 1.0 envelope (structured JSON mode) carrying one typed payload."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = OPEN_MODEL
+    __pydantic_extra__: dict[ExtraName, ExtraValue] = Field(init=False)  # extension attributes, stored in jsonb
 
     specversion: Literal["1.0"]
     id: UUID
-    source: str = Field(min_length=1)
+    source: UriRef
     type: EventType
-    time: AwareDatetime
-    tenantid: str = Field(min_length=1, max_length=200)
-    requestid: str | None = None
-    dataschema: str | None = None
-    datacontenttype: str | None = None
+    time: Time
+    tenantid: Id
+    requestid: RequestId | None = None
+    dataschema: UriRef | None = None
+    datacontenttype: MediaType | None = None
     data: P
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_names(cls, raw: Any) -> Any:
+        # Extra fields' names first, the envelope's and the payload's: an error's path names the field,
+        # and a NUL in a name must not travel on in it (to a dead letter's headers). One check per event.
+        if isinstance(raw, dict):
+            refuse_unstorable_names(raw.keys() - cls.__pydantic_fields__.keys())
+            data, payload = raw.get("data"), cls.__pydantic_fields__["data"].annotation
+            if isinstance(data, dict) and isinstance(payload, type) and issubclass(payload, Payload):
+                refuse_unstorable_names(data.keys() - payload.__pydantic_fields__.keys(), "data: ")
+        return raw
 
     @property
     def tenant_id(self) -> str:
@@ -139,9 +171,6 @@ class CloudEvent(BaseModel, Generic[P]):
     @property
     def schema_version(self) -> str:
         return self.dataschema or DEFAULT_SCHEMA_VERSION
-
-
-AnyEvent = CloudEvent[Any]
 
 
 def payload_model(event_type: EventType, schema_version: str) -> type[Payload] | None:

@@ -133,13 +133,19 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def invalid_records() -> list[tuple[bytes | None, str]]:
-    """A few bad records for the demo, each with the reason the processor should give."""
-    good = envelope(EventType.LEAD_CREATED, "acme", {"lead_id": "lead-bad", "source": "api"})
-    return [
+def invalid_records(count: int = 5) -> list[tuple[bytes | None, str]]:
+    """``count`` bad records for the demo, each with the reason the processor should give. The kinds
+    repeat in turn; each record that carries an event id carries its own, so each is one event."""
+    return [_invalid_record(n) for n in range(count)]
+
+
+def _invalid_record(n: int) -> tuple[bytes | None, str]:
+    good = envelope(EventType.LEAD_CREATED, "acme", {"lead_id": f"lead-bad-{n}", "source": "api"})
+    kinds: list[tuple[bytes | None, str]] = [
         (b"this is not json", "not_json"),
         (b"[1, 2, 3]", "not_an_object"),
         (encode({**good, "type": "lead.deleted"}), "unknown_type"),
         (encode({k: v for k, v in good.items() if k != "tenantid"}), "missing_field"),
-        (encode({**good, "data": {"lead_id": "lead-bad", "source": "carrier_pigeon"}}), "invalid_field"),
+        (encode({**good, "data": {"lead_id": good["data"]["lead_id"], "source": "carrier_pigeon"}}), "invalid_field"),
     ]
+    return kinds[n % len(kinds)]

@@ -3,6 +3,7 @@
 Pure: the caller reads each partition's log start and end, the group's committed offset and (for a
 time target) the first offset at or after the time; ``compute_plan`` decides. Kafka's rules, kept:
 - ``--to-offset``, ``--shift-by`` and ``--from-file`` are clamped to [log start, log end], with a warning;
+- but a negative offset in ``--from-file`` is refused ("Invalid negative offset"), not clamped;
 - ``--to-datetime`` and ``--by-duration`` fall back to the log end where no record is that recent;
 - ``--shift-by`` needs a committed offset; ``--to-current`` falls back to the log end without one.
 """
@@ -118,6 +119,8 @@ def _new_offset(tp: TopicPartition, target: ResetTarget, state: PartitionState, 
             )
         return clamp(tp, state.committed + _required(target.offset), state, warnings)
     if kind == "from-file":
+        if target.requested[tp] < 0:
+            raise InvalidResetRequest(f"invalid negative offset {target.requested[tp]} for {tp.topic}-{tp.partition}")
         return clamp(tp, target.requested[tp], state, warnings)
     if target.uses_time:
         if state.at_time is None:

@@ -95,17 +95,38 @@ def from_file(name: str, content: str, group: str) -> ResetTarget:
     return ResetTarget("from-file", name, requested=parse_reset_csv(content, group))
 
 
+# Kafka's ``Utils.getDateTime``: SimpleDateFormat ``yyyy-MM-dd'T'HH:mm:ss.SSSX``, the milliseconds
+# required (1 to 3 digits), the zone optional (``Z``, ``±hh``, ``±hhmm`` or ``±hh:mm``) and UTC without one.
+_KAFKA_DATETIME = re.compile(
+    r"(?P<local>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.(?P<ms>\d{1,3}))(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+DATETIME_FORMAT = "YYYY-MM-DDTHH:mm:SS.sss, optionally with a zone (Z, ±hh, ±hhmm or ±hh:mm; UTC without one)"
+
+
 def parse_datetime_ms(text: str) -> int:
-    """``YYYY-MM-DDTHH:mm:SS[.sss][Z|±hh:mm]``, as Kafka's tool takes it; without a zone, local time."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+    """``YYYY-MM-DDTHH:mm:SS.sss[Z|±hh[:mm]]``, refused and read exactly as Kafka's tool does."""
+    value = text.strip()
+    if "T" not in value:
         raise InvalidResetRequest(
-            f"--to-datetime {text!r}: expected YYYY-MM-DDTHH:mm:SS.sss, optionally with Z or ±hh:mm"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # Kafka's tool reads a zoneless time in the local zone too
+            f"--to-datetime {text!r}: error parsing timestamp: it does not contain a 'T' according to ISO8601 "
+            f"format; expected {DATETIME_FORMAT}"
+        )
+    found = _KAFKA_DATETIME.fullmatch(value)
+    moment = _datetime(found) if found else None
+    if moment is None:
+        raise InvalidResetRequest(f"--to-datetime {text!r}: unparseable date; expected {DATETIME_FORMAT}")
     return int(moment.timestamp() * 1000)
+
+
+def _datetime(found: re.Match[str]) -> datetime | None:
+    zone = found.group("zone") or "Z"
+    if zone != "Z" and len(zone) == 3:
+        zone += ":00"
+    local = found.group("local")[: -len(found.group("ms"))] + found.group("ms").ljust(3, "0")
+    try:
+        return datetime.fromisoformat(local + zone.replace("Z", "+00:00"))
+    except ValueError:  # a month 13, a day 32, ...
+        return None
 
 
 # java.time.Duration.parse: PnDTnHnMn.nS, each part optional and signed, the whole optionally negated.
@@ -133,7 +154,8 @@ def parse_duration(text: str) -> timedelta:
 
 def parse_reset_csv(content: str, group: str) -> dict[TopicPartition, int]:
     """Kafka's ``--export`` format: ``topic,partition,offset`` lines, or ``group,topic,partition,offset``
-    when several groups are in one file (then only this group's lines count)."""
+    when several groups are in one file (then only this group's lines count). A negative offset or
+    partition is refused, as Kafka's tool refuses it."""
     offsets: dict[TopicPartition, int] = {}
     for number, line in enumerate(content.splitlines(), start=1):
         fields = [f.strip() for f in line.split(",")]
@@ -147,10 +169,17 @@ def parse_reset_csv(content: str, group: str) -> dict[TopicPartition, int]:
             raise InvalidResetRequest(f"line {number}: expected topic,partition,offset, got {line.strip()!r}")
         topic, partition, offset = fields
         try:
-            offsets[TopicPartition(topic, int(partition))] = int(offset)
+            tp, new = TopicPartition(topic, int(partition)), int(offset)
         except ValueError:
             problem = f"line {number}: partition and offset must be integers: {line.strip()!r}"
             raise InvalidResetRequest(problem) from None
+        # Kafka's tool refuses these (``new OffsetAndMetadata(-1)``: "Invalid negative offset") rather
+        # than clamping them to the log start as it clamps an offset that is merely too low.
+        if new < 0:
+            raise InvalidResetRequest(f"line {number}: invalid negative offset {new} for {topic}-{tp.partition}")
+        if tp.partition < 0:
+            raise InvalidResetRequest(f"line {number}: invalid negative partition {tp.partition} of {topic}")
+        offsets[tp] = new
     if not offsets:
         raise InvalidResetRequest(f"the reset file has no offsets for group {group!r}")
     return offsets

@@ -13,7 +13,7 @@ the live members of the group:
 When two live processes claim one id anyway (the same ``SALESFLOW_INSTANCE_ID`` given twice), the
 broker hands the id to the newest and the other is fenced; aiokafka then rejoins under the same id and
 fences the first in turn, forever. ``exit_when_fenced`` turns that loop into one clear error line and a
-non-zero exit.
+non-zero exit of one of the two; the other keeps the id and runs on.
 """
 
 from __future__ import annotations
@@ -41,12 +41,17 @@ INSTANCE_ID_PATTERN = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 MAX_SLOTS = 64
 # The exit status of a process fenced out of its group: neither a crash (1) nor a clean stop (0).
 EXIT_FENCED = 3
-# aiokafka's coordinator logs every join with its group, generation and member id.
 COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
+# aiokafka's coordinator logs every join with its group, generation and member id, and says when the
+# broker no longer knows its member id (a heartbeat or a commit answered UNKNOWN_MEMBER_ID).
 JOINED = "Joined group '%s' (generation %s) with member_id %s"
-# Rejoins into the same generation (the id was taken from us meanwhile) before we call it a duplicate.
-REPLACEMENTS_BEFORE_EXIT = 2
-REPLACEMENT_WINDOW_SECONDS = 120.0
+HEARTBEAT_UNKNOWN = "Heartbeat failed: local member_id was not recognized; resetting and re-joining group"
+COMMIT_FAILED = "OffsetCommit failed for group %s due to group error (%s), will rejoin"
+# Taken over once already (a rejoin into an unchanged generation) and told again that our member id is
+# unknown: exit instead of rejoining, so the other process keeps the id. If those lines were missed,
+# exit at the third takeover.
+TAKEOVERS_BEFORE_EXIT = 3
+TAKEOVER_WINDOW_SECONDS = 120.0
 
 _held: list[IO[bytes]] = []  # slot locks live as long as the process
 
@@ -83,7 +88,7 @@ def with_instance_id(settings: Settings, service: Service) -> Settings:
 
 
 class FenceWatch(logging.Handler):
-    """Reads aiokafka's join lines; rejoins into an unchanged generation mean that another live
+    """Reads aiokafka's group lines. A rejoin into an unchanged generation means that another live
     member took our id meanwhile (a real rebalance always moves the generation on)."""
 
     def __init__(self, instance_id: str, group: str, on_fenced: Callable[[str], None]) -> None:
@@ -92,19 +97,27 @@ class FenceWatch(logging.Handler):
         self.group = group
         self.on_fenced = on_fenced
         self.generation: int | None = None
-        self.replacements: list[float] = []
+        self.takeovers: list[float] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        args = record.args
-        if record.msg != JOINED or not isinstance(args, tuple) or len(args) != 3 or args[0] != self.group:
-            return
-        generation = int(str(args[1]))
-        if generation == self.generation:
-            now = time.monotonic()
-            self.replacements = [t for t in self.replacements if now - t < REPLACEMENT_WINDOW_SECONDS] + [now]
-            if len(self.replacements) >= REPLACEMENTS_BEFORE_EXIT:
-                self.on_fenced(fenced_message(self.instance_id, self.group))
-        self.generation = generation
+        args = record.args if isinstance(record.args, tuple) else ()
+        now = time.monotonic()
+        self.takeovers = [t for t in self.takeovers if now - t < TAKEOVER_WINDOW_SECONDS]
+        if record.msg == JOINED and len(args) == 3 and args[0] == self.group:
+            generation = int(str(args[1]))
+            if generation == self.generation:
+                self.takeovers.append(now)
+                if len(self.takeovers) >= TAKEOVERS_BEFORE_EXIT:
+                    self.on_fenced(fenced_message(self.instance_id, self.group))
+            self.generation = generation
+        elif self.takeovers and _member_unknown(record, args, self.group):
+            self.on_fenced(fenced_message(self.instance_id, self.group))
+
+
+def _member_unknown(record: logging.LogRecord, args: tuple[object, ...], group: str) -> bool:
+    if record.msg == HEARTBEAT_UNKNOWN:
+        return True
+    return record.msg == COMMIT_FAILED and len(args) == 2 and args[0] == group and "UnknownMemberId" in str(args[1])
 
 
 def fenced_message(instance_id: str, group: str) -> str:

@@ -90,18 +90,51 @@ def _joined(group: str, generation: int, member: str) -> logging.LogRecord:
     )
 
 
-def test_the_fence_watch_fires_on_repeated_rejoins_into_one_generation() -> None:
+def test_the_fence_watch_fires_when_told_again_that_its_id_was_taken() -> None:
     fired: list[str] = []
     watch = membership.FenceWatch("host-worker-0", "workers", fired.append)
     for generation, member in [(1, "a"), (2, "b"), (3, "c")]:  # real rebalances move the generation on
         watch.emit(_joined("workers", generation, member))
+    watch.emit(_heartbeat_unknown())  # a session that expired: rejoin, nothing more
     watch.emit(_joined("others", 3, "x"))  # another group's line is not ours
     assert fired == []
     watch.emit(_joined("workers", 3, "d"))  # our id was taken and we took it back: once may be chance
     assert fired == []
-    watch.emit(_joined("workers", 3, "e"))
+    watch.emit(_heartbeat_unknown())  # taken again: exit now, before taking it back from the other
     assert len(fired) == 1
     assert "'host-worker-0'" in fired[0] and "SALESFLOW_INSTANCE_ID" in fired[0] and "'workers'" in fired[0]
+
+
+def test_the_fence_watch_counts_commits_refused_for_an_unknown_member_and_takeovers() -> None:
+    fired: list[str] = []
+    watch = membership.FenceWatch("id-1", "workers", fired.append)
+    watch.emit(_joined("workers", 4, "a"))
+    watch.emit(_joined("workers", 4, "b"))
+    refused = logging.LogRecord(
+        membership.COORDINATOR_LOGGER,
+        logging.ERROR,
+        __file__,
+        1,
+        membership.COMMIT_FAILED,
+        ("workers", "[Error 25] UnknownMemberIdError: workers"),
+        None,
+    )
+    watch.emit(refused)
+    assert len(fired) == 1
+    # Without the unknown-member lines, the third takeover is enough.
+    quiet: list[str] = []
+    watch = membership.FenceWatch("id-1", "workers", quiet.append)
+    for member in "abc":
+        watch.emit(_joined("workers", 4, member))
+    assert quiet == []
+    watch.emit(_joined("workers", 4, "d"))
+    assert len(quiet) == 1
+
+
+def _heartbeat_unknown() -> logging.LogRecord:
+    return logging.LogRecord(
+        membership.COORDINATOR_LOGGER, logging.WARNING, __file__, 1, membership.HEARTBEAT_UNKNOWN, None, None
+    )
 
 
 def test_the_fence_watch_sees_join_lines_even_when_the_log_level_hides_them() -> None:
@@ -116,11 +149,24 @@ def test_the_fence_watch_sees_join_lines_even_when_the_log_level_hides_them() ->
         logger.addHandler(watch)
         logger.setLevel(logging.INFO)
         logger.addFilter(membership._forward_at_root_level)
-        for member in ("a", "b", "c"):
+        for member in ("a", "b"):
             logger.info(membership.JOINED, "workers", 7, member)
+        logger.warning(membership.HEARTBEAT_UNKNOWN)
         assert len(fired) == 1
     finally:
         root.setLevel(saved[0])
         logger.setLevel(saved[1])
         logger.handlers[:] = saved[2]
         logger.filters[:] = saved[3]
+
+
+def test_the_lines_the_watch_reads_are_the_ones_aiokafka_logs() -> None:
+    """An aiokafka upgrade that rewords them must fail here, not silently turn the watch off."""
+    import inspect
+    import re
+
+    from aiokafka.consumer import group_coordinator
+
+    source = re.sub(r'"\s*"', "", inspect.getsource(group_coordinator))  # join split string literals
+    for line in (membership.JOINED, membership.HEARTBEAT_UNKNOWN, membership.COMMIT_FAILED):
+        assert f'"{line}"' in source, line

@@ -5,6 +5,7 @@ partitions back without a rebalance. Its id must therefore be stable across rest
 the live members of the group:
 
 - ``SALESFLOW_INSTANCE_ID`` when set (Kubernetes passes the StatefulSet pod name);
+- none with ``SALESFLOW_STATIC_MEMBERSHIP=false`` (dynamic membership: a member leaves on SIGTERM);
 - otherwise ``<host>-<service>-<slot>``: the host name, the service (``worker``, ``projection``) and
   the lowest slot no other process of that service and group on this host holds. A slot is held by an
   ``flock`` that the kernel releases when the process dies, even by SIGKILL, so a restarted process
@@ -82,7 +83,7 @@ def default_instance_id(settings: Settings, service: Service, lock_dir: Path | N
 
 def with_instance_id(settings: Settings, service: Service) -> Settings:
     """``settings`` with ``instance_id`` resolved: the one given, or this host's default."""
-    if settings.instance_id:
+    if settings.instance_id or not settings.static_membership:
         return settings
     return settings.model_copy(update={"instance_id": default_instance_id(settings, service)})
 

@@ -44,7 +44,9 @@ class Settings(FileSecretsSettings):
     kafka_heartbeat_interval_seconds: float = Field(default=3.0, gt=0)
     kafka_rebalance_timeout_seconds: float = Field(default=30.0, gt=0)
     # Kafka's group.instance.id; unset: <host>-<service>-<slot>, resolved at start (membership.py).
+    # static_membership=false: no instance id, a member leaves the group on SIGTERM (dynamic membership).
     instance_id: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9._-]{1,249}$")
+    static_membership: bool = True
 
     max_event_bytes: int = Field(default=256 * 1024, ge=1024)
     processor_batch_size: int = Field(default=500, ge=1)
@@ -114,6 +116,8 @@ class Settings(FileSecretsSettings):
                 f"SALESFLOW_KAFKA_HEARTBEAT_INTERVAL_SECONDS={self.kafka_heartbeat_interval_seconds:g} must be at most "
                 f"a third of SALESFLOW_KAFKA_SESSION_TIMEOUT_SECONDS={self.kafka_session_timeout_seconds:g}"
             )
+        if self.instance_id and not self.static_membership:
+            raise ValueError(f"SALESFLOW_INSTANCE_ID={self.instance_id} is set but SALESFLOW_STATIC_MEMBERSHIP=false")
         return self
 
     @model_validator(mode="after")

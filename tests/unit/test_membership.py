@@ -72,6 +72,14 @@ def test_the_default_is_resolved_when_unset() -> None:
     assert resolved.instance_id is not None and "-projection-" in resolved.instance_id
 
 
+def test_static_membership_can_be_turned_off_but_not_half_way() -> None:
+    dynamic = membership.with_instance_id(_settings(static_membership=False), "worker")
+    assert dynamic.instance_id is None
+    assert "group_instance_id" not in aiokafka_group_options(dynamic)
+    with pytest.raises(ValidationError, match="SALESFLOW_STATIC_MEMBERSHIP=false"):
+        _settings(static_membership=False, instance_id="worker-0")
+
+
 @pytest.mark.parametrize("bad", ["two words", "a/b", "x" * 250, "ünïcode"])
 def test_an_instance_id_kafka_would_refuse_is_refused_here(bad: str) -> None:
     with pytest.raises(ValidationError, match="instance_id"):

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salesflow import logs
+from salesflow import logs, membership
 from salesflow.db.engine import create_engine
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
@@ -77,6 +77,8 @@ def run_worker(settings: Settings) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     logs.configure(settings.log_level, settings.log_format)
+    settings = membership.with_instance_id(settings, "worker")  # static membership (README "Failover")
+    membership.exit_when_fenced(settings, "worker")
     app, metrics = build_worker_app(settings)
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
     worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True, override_logging=False)
@@ -87,6 +89,8 @@ def run_worker(settings: Settings) -> None:
 def run_projection(settings: Settings) -> None:
     """Run the projection until SIGTERM/SIGINT."""
     logs.configure(settings.log_level, settings.log_format)
+    settings = membership.with_instance_id(settings, "projection")  # static membership (README "Failover")
+    membership.exit_when_fenced(settings, "projection")
     metrics = PipelineMetrics()
     start_http_server(settings.projection_metrics_port, registry=metrics.registry)
 

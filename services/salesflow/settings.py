@@ -39,10 +39,14 @@ class Settings(FileSecretsSettings):
     # Consumer group membership (README "Failover"): how fast a dead member is noticed, and a stable
     # identity (static membership) so that a restart within the session timeout causes no rebalance.
     kafka_group_protocol: GroupProtocol = "classic"  # the batch engine's; Faust speaks classic only
-    kafka_session_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The broker accepts 6 s to 30 min by default (group.min/max.session.timeout.ms).
+    kafka_session_timeout_seconds: float = Field(default=10.0, ge=1, le=1800)
     kafka_heartbeat_interval_seconds: float = Field(default=3.0, gt=0)
     kafka_rebalance_timeout_seconds: float = Field(default=30.0, gt=0)
-    instance_id: str | None = None
+    # Kafka's group.instance.id; unset: <host>-<service>-<slot>, resolved at start (membership.py).
+    # static_membership=false: no instance id, a member leaves the group on SIGTERM (dynamic membership).
+    instance_id: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9._-]{1,249}$")
+    static_membership: bool = True
 
     max_event_bytes: int = Field(default=256 * 1024, ge=1024)
     processor_batch_size: int = Field(default=500, ge=1)
@@ -98,6 +102,23 @@ class Settings(FileSecretsSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         # `export SALESFLOW_KAFKA_SSL_CAFILE=` means "not set", not the current directory.
         return None if value == "" else value
+
+    @field_validator("instance_id", mode="before")
+    @classmethod
+    def _empty_instance_id_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> Settings:
+        # A member heartbeats several times per session, or one late beat costs it the group.
+        if self.kafka_heartbeat_interval_seconds * 3 > self.kafka_session_timeout_seconds:
+            raise ValueError(
+                f"SALESFLOW_KAFKA_HEARTBEAT_INTERVAL_SECONDS={self.kafka_heartbeat_interval_seconds:g} must be at most "
+                f"a third of SALESFLOW_KAFKA_SESSION_TIMEOUT_SECONDS={self.kafka_session_timeout_seconds:g}"
+            )
+        if self.instance_id and not self.static_membership:
+            raise ValueError(f"SALESFLOW_INSTANCE_ID={self.instance_id} is set but SALESFLOW_STATIC_MEMBERSHIP=false")
+        return self
 
     @model_validator(mode="after")
     def _merge_database_options(self) -> Settings:

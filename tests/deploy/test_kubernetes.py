@@ -76,7 +76,7 @@ def test_builtin_resources_match_the_kubernetes_schemas(version: str) -> None:
 
 @pytest.mark.parametrize("mistake", ["unknown field", "wrong type"])
 def test_the_schema_check_catches_mistakes(mistake: str) -> None:
-    deployment = copy.deepcopy(_by_kind("Deployment")["salesflow-worker"])
+    deployment = copy.deepcopy(_workload("salesflow-worker"))
     if mistake == "unknown field":
         deployment["spec"]["replica"] = 3
     else:
@@ -112,8 +112,13 @@ def test_the_prometheus_rule_passes_promtool(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _workload(name: str) -> dict[str, Any]:
+    """The Deployment or StatefulSet called ``name``."""
+    return {**_by_kind("Deployment"), **_by_kind("StatefulSet")}[name]
+
+
 def _pod(name: str) -> dict[str, Any]:
-    return dict(_by_kind("Deployment")[name]["spec"]["template"]["spec"])
+    return dict(_workload(name)["spec"]["template"]["spec"])
 
 
 def test_workers_scale_up_to_the_partition_count_and_no_further() -> None:
@@ -121,7 +126,8 @@ def test_workers_scale_up_to_the_partition_count_and_no_further() -> None:
     hpa = _by_kind("HorizontalPodAutoscaler")["salesflow-worker"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "salesflow-worker"
     assert hpa["spec"]["maxReplicas"] == partitions
-    assert hpa["spec"]["minReplicas"] <= _by_kind("Deployment")["salesflow-worker"]["spec"]["replicas"] <= partitions
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == _workload("salesflow-worker")["kind"]
+    assert hpa["spec"]["minReplicas"] <= _workload("salesflow-worker")["spec"]["replicas"] <= partitions
 
 
 @pytest.mark.parametrize(("deployment", "port"), [("salesflow-worker", 9101), ("salesflow-projection", 9102)])
@@ -134,7 +140,7 @@ def test_pods_run_as_non_root_and_expose_their_metrics_port(deployment: str, por
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env[f"SALESFLOW_{container['name'].upper()}_METRICS_PORT"] == str(port)
     service = _by_kind("Service")[deployment]
-    pod_labels = _by_kind("Deployment")[deployment]["spec"]["template"]["metadata"]["labels"]
+    pod_labels = _workload(deployment)["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
 
 
@@ -142,3 +148,20 @@ def test_kustomization_lists_every_manifest() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     manifests = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == manifests
+
+
+@pytest.mark.parametrize("name", ["salesflow-worker", "salesflow-projection"])
+def test_consumers_have_a_stable_identity_and_time_to_drain(name: str) -> None:
+    """Static membership (README "Failover"): a pod name that survives restarts and rolling updates
+    (a StatefulSet's, never a Deployment's random one) is the group instance id."""
+    from salesflow.processor.app import DRAIN_SECONDS
+
+    workload = _workload(name)
+    assert workload["kind"] == "StatefulSet"
+    assert workload["spec"]["serviceName"] in _by_kind("Service")
+    pod = _pod(name)
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SALESFLOW_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # Kubernetes sends SIGKILL after the grace period: it must cover the drain, with room to commit.
+    assert pod["terminationGracePeriodSeconds"] >= 2 * DRAIN_SECONDS

@@ -6,7 +6,6 @@ Nothing connects at import time; every entry point (CLI, tests) calls these.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
 
 import faust
@@ -16,6 +15,8 @@ from salesflow import logs
 from salesflow.db.engine import create_engine
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
+from salesflow.handlers.injection import Resources, bind
+from salesflow.handlers.plugins import load_handlers
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.app import create_app
 from salesflow.processor.pipeline import EventProcessor
@@ -27,7 +28,7 @@ def build_processor(
     settings: Settings, metrics: PipelineMetrics, registry: HandlerRegistry = DEFAULT_REGISTRY
 ) -> EventProcessor:
     return EventProcessor(
-        registry=registry,
+        registry=bind(registry, Resources(settings)),  # handlers with dependencies get them injected
         metrics=metrics,
         topics=settings.topics,
         group=settings.processor_group,
@@ -40,16 +41,16 @@ def build_processor(
     )
 
 
-def import_handler_modules(settings: Settings) -> None:
-    """Import the configured extra handler modules: their decorators register into the registry."""
-    for name in filter(None, (m.strip() for m in settings.handler_modules.split(","))):
-        importlib.import_module(name)
+def import_handler_modules(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
+    """Load the configured handler modules and installed plugins into the registry (``handlers.plugins``);
+    a handler asking for an unknown dependency stops the start here, with one line."""
+    load_handlers(settings, registry)
 
 
 def build_worker_app(
     settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY
 ) -> tuple[faust.App, PipelineMetrics]:
-    import_handler_modules(settings)
+    import_handler_modules(settings, registry)
     metrics = PipelineMetrics()
     return create_app(settings, build_processor(settings, metrics, registry)), metrics
 

@@ -17,6 +17,7 @@ from salesflow.cli.lag import lag
 from salesflow.cli.produce import produce_app
 from salesflow.cli.replay import replay_app
 from salesflow.cli.slo import slo_app
+from salesflow.errors import ConfigurationError
 
 app = typer.Typer(
     help="SalesFlow Events: CRM events on Kafka, processed by Faust, projected into Postgres.",
@@ -54,6 +55,9 @@ def main() -> None:
             soft_wrap=True,
         )
         raise SystemExit(1) from None
+    except ConfigurationError as exc:  # e.g. a handler asking for an unknown dependency: refuse to start
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
     except (ConnectionRefusedError, DBAPIError) as exc:
         if isinstance(exc, DBAPIError) and not isinstance(exc.orig, OSError | ConnectionError):
             raise

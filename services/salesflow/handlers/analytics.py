@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from salesflow.domain.events import (
     CloudEvent,
     EventType,
@@ -14,7 +16,7 @@ from salesflow.domain.outputs import FunnelFact, FunnelStage, Output, SequenceSt
 from salesflow.handlers.registry import register_event_handler
 
 
-def _funnel(event: CloudEvent[object], stage: FunnelStage) -> FunnelFact:
+def _funnel(event: CloudEvent[Any], stage: FunnelStage) -> FunnelFact:
     return FunnelFact(
         event_id=event.id, tenant_id=event.tenantid, lead_id=event.lead_id, occurred_at=event.time, stage=stage
     )

@@ -31,11 +31,11 @@ from salesflow.settings import Settings
 def handler_database_url() -> Iterator[str]:
     server = os.environ.get("SALESFLOW_TEST_DATABASE_URL") or Settings().database_url
     name = f"sf_kit_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_sql(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     migrate.upgrade(url)
     yield url
-    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +60,8 @@ async def handler_db(handler_database_url: str) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
-async def _admin(server: str, sql: str) -> None:
+async def admin_sql(server: str, sql: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) on the server of ``server``."""
     engine = create_engine(server, pool_size=1).execution_options(isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:

@@ -8,7 +8,8 @@ result = await run_handlers(lead_created(lead_id="l-1"), registry=my_registry, r
 assert [r.status for r in result.reports] == ["ok"]
 ```
 
-``pytest_plugins = ["salesflow.testing.pytest_plugin"]`` in a ``conftest.py`` adds the fixtures
+``pytest_plugins = ["salesflow.testing.pytest_plugin"]`` in the top-level ``conftest.py`` (or importing
+the fixtures from that module into any ``conftest.py``) adds the fixtures
 ``handler_database_url`` (a throwaway database, migrated, dropped after the session),
 ``handler_resources`` (what handlers are injected with, on that database) and ``handler_db`` (a
 session on it, to look at what a handler wrote).

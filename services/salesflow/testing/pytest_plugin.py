@@ -1,4 +1,5 @@
-"""Pytest fixtures for handler tests with a real database (``pytest_plugins = ["salesflow.testing.pytest_plugin"]``).
+"""Pytest fixtures for handler tests with a real database: ``pytest_plugins =
+["salesflow.testing.pytest_plugin"]`` in the top-level ``conftest.py``, or import the fixtures into one.
 
 - ``handler_database_url``: a throwaway database for the session, created on the server of
   ``SALESFLOW_TEST_DATABASE_URL`` (else ``SALESFLOW_DATABASE_URL``, else the default), migrated to head

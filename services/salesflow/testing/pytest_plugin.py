@@ -2,8 +2,8 @@
 ["salesflow.testing.pytest_plugin"]`` in the top-level ``conftest.py``, or import the fixtures into one.
 
 - ``handler_database_url``: a throwaway database for the session, created on the server of
-  ``SALESFLOW_TEST_DATABASE_URL`` (else ``SALESFLOW_DATABASE_URL``, else the default), migrated to head
-  (so ``handler_effects`` is there), dropped at the end.
+  ``handler_database_server`` (``SALESFLOW_TEST_DATABASE_URL``, else ``SALESFLOW_DATABASE_URL``, else
+  the default), migrated to head (so ``handler_effects`` is there), dropped at the end.
 - ``handler_settings``: ``Settings`` pointing at it.
 - ``handler_resources``: what handlers are injected with, on it; pass it to ``run_handlers``.
 - ``handler_db``: a session on it, to read what a handler wrote.
@@ -29,8 +29,19 @@ from salesflow.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def handler_database_url() -> Iterator[str]:
-    server = os.environ.get("SALESFLOW_TEST_DATABASE_URL") or Settings().database_url
+def handler_database_server() -> str:
+    """The server the throwaway database is made on; override this fixture to pick another."""
+    return default_database_server()
+
+
+def default_database_server() -> str:
+    """``SALESFLOW_TEST_DATABASE_URL``, else the settings' database URL."""
+    return os.environ.get("SALESFLOW_TEST_DATABASE_URL") or Settings().database_url
+
+
+@pytest.fixture(scope="session")
+def handler_database_url(handler_database_server: str) -> Iterator[str]:
+    server = handler_database_server
     name = f"sf_kit_{uuid.uuid4().hex[:10]}"
     asyncio.run(admin_sql(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)

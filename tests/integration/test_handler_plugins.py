@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -56,10 +57,14 @@ RESET_COMMAND = ("replay", "offsets", "--all-topics", "--to-earliest", "--execut
 
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The two plugins, pip-installed (no dependencies) into a folder of their own."""
-    target = tmp_path_factory.mktemp("plugins")
+    """The two plugins, pip-installed (no dependencies) into a folder of their own. Built from copies:
+    setuptools writes build/ and *.egg-info/ next to the sources it builds."""
+    target, sources = tmp_path_factory.mktemp("plugins"), tmp_path_factory.mktemp("plugin-sources")
+    copies = [
+        shutil.copytree(p, sources / p.name, ignore=shutil.ignore_patterns("build", "*.egg-info")) for p in PLUGINS
+    ]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *map(str, PLUGINS)],
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *map(str, copies)],
         check=True,
         timeout=300,
     )

@@ -9,7 +9,6 @@ it when the block ends, so no command creates or disposes a client itself.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,8 @@ from salesflow import logs, membership
 from salesflow.db.engine import create_engine
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
+from salesflow.handlers.injection import Resources, bind
+from salesflow.handlers.plugins import load_handlers
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.pipeline import EventProcessor
 from salesflow.producer.client import EventProducer
@@ -39,7 +40,7 @@ def build_processor(
     settings: Settings, metrics: PipelineMetrics, registry: HandlerRegistry = DEFAULT_REGISTRY
 ) -> EventProcessor:
     return EventProcessor(
-        registry=registry,
+        registry=bind(registry, Resources(settings)),  # handlers with dependencies get them injected
         metrics=metrics,
         topics=settings.topics,
         group=settings.processor_group,
@@ -52,10 +53,10 @@ def build_processor(
     )
 
 
-def import_handler_modules(settings: Settings) -> None:
-    """Import the configured extra handler modules: their decorators register into the registry."""
-    for name in filter(None, (m.strip() for m in settings.handler_modules.split(","))):
-        importlib.import_module(name)
+def import_handler_modules(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
+    """Load the configured handler modules and installed plugins into the registry (``handlers.plugins``);
+    a handler asking for an unknown dependency stops the start here, with one line."""
+    load_handlers(settings, registry)
 
 
 def build_worker_app(
@@ -63,7 +64,7 @@ def build_worker_app(
 ) -> tuple[faust.App, PipelineMetrics]:
     from salesflow.processor.app import create_app
 
-    import_handler_modules(settings)
+    import_handler_modules(settings, registry)
     metrics = PipelineMetrics()
     return create_app(settings, build_processor(settings, metrics, registry)), metrics
 

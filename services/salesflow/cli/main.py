@@ -18,6 +18,7 @@ from salesflow.cli.lag import lag
 from salesflow.cli.produce import produce_app
 from salesflow.cli.replay import replay_app
 from salesflow.cli.slo import slo_app
+from salesflow.errors import ConfigurationError
 
 app = typer.Typer(
     help="SalesFlow Events: CRM events on Kafka, processed by Faust, projected into Postgres.",
@@ -56,6 +57,9 @@ def main() -> None:
                 soft_wrap=True,
             )
             raise SystemExit(1) from None
+        if isinstance(exc, ConfigurationError):  # e.g. a handler asking for an unknown dependency
+            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise SystemExit(2) from None
         if not _postgres_unreachable(exc):
             raise
         err_console.print(

@@ -27,12 +27,17 @@ def projection() -> None:
 
 
 def handlers() -> None:
-    """Show which handlers run for each event type."""
+    """Show which handlers run for each event type, where each comes from (built-in, a module of
+    SALESFLOW_HANDLER_MODULES, a plugin package), what it is injected with and what a replay does."""
+    from salesflow.cli.config import load_settings
     from salesflow.handlers import DEFAULT_REGISTRY
+    from salesflow.handlers.plugins import load_handlers
 
-    table = Table("event type", "handlers (in order)")
-    for event_type, names in DEFAULT_REGISTRY.table().items():
-        table.add_row(event_type.value, "\n".join(names))
+    load_handlers(load_settings(), DEFAULT_REGISTRY)
+    table = Table("event type", "handler (in order)", "from", "injected with", "on replay")
+    for handler in DEFAULT_REGISTRY.all():
+        injected = ", ".join(f"{param}: {dep}" for param, dep in handler.signature.params)
+        table.add_row(handler.event_type.value, handler.name, handler.origin, injected, handler.on_replay)
     console.print(table)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from salesflow.domain.events import (
     CloudEvent,
     EventType,

@@ -1,26 +1,44 @@
-"""The handler registry: which functions run for each event type.
+"""The handler registry: which functions run for each event type, where each came from, what it needs.
 
-Handlers are plain ``async def handler(event) -> list[Output]`` functions. ``@register_event_handler``
-feeds the default registry; ``salesflow handlers`` prints it; tests build their own ``HandlerRegistry``.
+A handler is an ``async def`` function of the event and, optionally, injected dependencies (see
+``handlers.signature``); it returns its outputs (facts, commands, observations) or nothing.
+``@register_event_handler`` feeds the default registry; ``salesflow handlers`` prints it; tests build
+their own ``HandlerRegistry``. The composition root binds a registry to the process's resources
+(``handlers.injection.bind``) before the worker starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import Any
 
 from salesflow.domain.events import CloudEvent, EventType
 from salesflow.domain.outputs import Output
+from salesflow.handlers.signature import PURE, HandlerSignature, OnReplay, analyse
 
-HandlerFn = Callable[[CloudEvent[Any]], Awaitable[Sequence[Output]]]
+HandlerFn = Callable[..., Awaitable[Sequence[Output] | None]]
+# A bound handler with dependencies: (event, replay) -> (its outputs, whether it ran).
+Invoker = Callable[[CloudEvent[Any], bool], Awaitable[tuple[list[Output], bool]]]
+
+BUILT_IN = "built-in"
+# Set by the loader (``handlers.plugins``) while a module or plugin registers: where a handler came from.
+LOADING_ORIGIN: ContextVar[str | None] = ContextVar("salesflow_handler_origin", default=None)
 
 
 @dataclass(frozen=True)
 class RegisteredHandler:
+    """One handler of one event type. ``invoke`` is set by binding, for handlers that need more than
+    the event; a pure handler is called as ``fn(event)``, with nothing around it."""
+
     name: str
     event_type: EventType
     fn: HandlerFn
+    signature: HandlerSignature = PURE
+    on_replay: OnReplay = "recompute"
+    origin: str = BUILT_IN
+    invoke: Invoker | None = None
 
 
 class HandlerRegistry:
@@ -29,12 +47,26 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._by_type: dict[EventType, list[RegisteredHandler]] = {t: [] for t in EventType}
 
-    def register(self, event_type: EventType, *, name: str | None = None) -> Callable[[HandlerFn], HandlerFn]:
+    def register(
+        self, event_type: EventType, *, name: str | None = None, on_replay: OnReplay | None = None
+    ) -> Callable[[HandlerFn], HandlerFn]:
+        """Register ``fn`` for ``event_type``. Its parameters are checked now: an unknown dependency
+        raises ``HandlerDependencyError``. ``on_replay``: on a replay, run it again ("recompute": its
+        writes must be idempotent, e.g. upserts) or never again once applied ("skip"); the default is
+        "skip" for a handler that takes ``db`` and "recompute" for any other."""
+        if on_replay not in (None, "recompute", "skip"):
+            raise ValueError(f"on_replay={on_replay!r}: use 'recompute' or 'skip'")
+
         def decorate(fn: HandlerFn) -> HandlerFn:
-            handler_name = name or f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
+            handler_name = name or f"{(fn.__module__ or '?').rsplit('.', 1)[-1]}.{fn.__name__}"
             if any(h.name == handler_name for h in self._by_type[event_type]):
                 raise ValueError(f"handler {handler_name!r} is already registered for {event_type}")
-            self._by_type[event_type].append(RegisteredHandler(handler_name, event_type, fn))
+            signature = analyse(fn, handler_name)
+            replay_choice: OnReplay = on_replay or ("skip" if signature.takes_db else "recompute")
+            handler = RegisteredHandler(handler_name, event_type, fn, signature, replay_choice, _origin(fn))
+            if not signature.pure:
+                handler = replace(handler, invoke=_unbound(handler_name))
+            self._by_type[event_type].append(handler)
             return fn
 
         return decorate
@@ -42,14 +74,42 @@ class HandlerRegistry:
     def handlers_for(self, event_type: EventType) -> tuple[RegisteredHandler, ...]:
         return tuple(self._by_type[event_type])
 
+    def all(self) -> list[RegisteredHandler]:
+        """Every handler, by event type then registration order."""
+        return [h for hs in self._by_type.values() for h in hs]
+
     def table(self) -> dict[EventType, list[str]]:
         """What runs for each event type, by handler name."""
         return {t: [h.name for h in hs] for t, hs in self._by_type.items()}
+
+    def with_invokers(self, make: Callable[[RegisteredHandler], Invoker | None]) -> HandlerRegistry:
+        """A copy of this registry whose handlers carry the invoker ``make`` gives them (binding)."""
+        bound = HandlerRegistry()
+        for event_type, handlers in self._by_type.items():
+            bound._by_type[event_type] = [replace(h, invoke=make(h)) for h in handlers]
+        return bound
+
+
+def _unbound(name: str) -> Invoker:
+    async def invoke(event: CloudEvent[Any], replay: bool) -> tuple[list[Output], bool]:
+        raise RuntimeError(f"handler {name!r} has dependencies and its registry is not bound (injection.bind)")
+
+    return invoke
+
+
+def _origin(fn: HandlerFn) -> str:
+    loading = LOADING_ORIGIN.get()
+    if loading is not None:
+        return loading
+    module = getattr(fn, "__module__", None) or "?"
+    return BUILT_IN if module.startswith("salesflow.handlers.") else f"module {module}"
 
 
 DEFAULT_REGISTRY = HandlerRegistry()
 
 
-def register_event_handler(event_type: EventType, *, name: str | None = None) -> Callable[[HandlerFn], HandlerFn]:
-    """Register a handler for ``event_type`` in the default registry."""
-    return DEFAULT_REGISTRY.register(event_type, name=name)
+def register_event_handler(
+    event_type: EventType, *, name: str | None = None, on_replay: OnReplay | None = None
+) -> Callable[[HandlerFn], HandlerFn]:
+    """Register a handler for ``event_type`` in the default registry (see ``HandlerRegistry.register``)."""
+    return DEFAULT_REGISTRY.register(event_type, name=name, on_replay=on_replay)

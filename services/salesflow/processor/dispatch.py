@@ -50,25 +50,38 @@ async def dispatch(
 ) -> DispatchResult:
     """Run the handlers of ``event``'s type, one after another, and gather their outputs and reports.
 
-    ``replay``: the event was processed before (a re-delivery or an offset reset); handlers may declare
-    whether a replay recomputes them or skips them."""
+    ``replay``: the event was processed before (a re-delivery or an offset reset); handlers declare
+    whether a replay recomputes them or skips them (``on_replay``). A handler with dependencies must
+    come from a bound registry (``handlers.injection.bind``); a handler that did not run because its
+    effects were already applied reports ``ok`` with 0 attempts."""
     result = DispatchResult()
     for handler in registry.handlers_for(event.type):
-        outputs, report = await _run_with_retries(handler, event, policy, metrics, sleep)
+        outputs, report = await _run_with_retries(handler, event, policy, metrics, sleep, replay)
         result.outputs.extend(outputs)
         result.reports.append(report)
     return result
 
 
 async def _run_with_retries(
-    handler: RegisteredHandler, event: CloudEvent[Any], policy: RetryPolicy, metrics: PipelineMetrics, sleep: Sleep
+    handler: RegisteredHandler,
+    event: CloudEvent[Any],
+    policy: RetryPolicy,
+    metrics: PipelineMetrics,
+    sleep: Sleep,
+    replay: bool,
 ) -> tuple[list[Output], HandlerReport]:
     attempt = 0
+    invoke = handler.invoke
     while True:
         attempt += 1
         started = time.perf_counter()
         try:
-            outputs = list(await handler.fn(event))
+            if invoke is None:  # a pure handler: called as it is, nothing per event around it
+                outputs = list(await handler.fn(event) or ())
+            else:
+                outputs, ran = await invoke(event, replay)
+                if not ran:  # already applied (or skipped on replay): attempts 0 says it did not run
+                    return [], HandlerReport(handler=handler.name, status="ok", attempts=0)
         except TRANSIENT_ERRORS as exc:
             metrics.handler_errors.labels(handler.name, "transient").inc()
             if policy.gives_up_after(attempt):

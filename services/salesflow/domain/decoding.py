@@ -4,22 +4,19 @@ Structured mode: the record value is the whole envelope as JSON. Binary mode: ``
 attributes and the value is the payload JSON (``content_mode`` says which). Both end in the same
 validation, by the pydantic models of ``domain.events``: their constraints are the contract.
 
-Two paths, one result:
-- the fast path (structured records, nearly every event): pydantic-core validates the JSON bytes
-  straight into the envelope model of the type the record names, with no Python dict in between, and
-  byte counts vouch that no key was repeated;
-- the reference path (everything the fast path cannot vouch for: invalid records, binary mode,
-  escapes): orjson, the exact duplicate-key check, then the checks in the order that picks the
-  dead-letter reason. The fast path returns only what the reference path would; tests hold them equal.
+One path: orjson parses (C), ``json_strict`` rejects a repeated key (a byte-count gate, the exact check
+only where the counts disagree), then checks in the order that picks the dead-letter reason, and the
+envelope model validates the dict (pydantic-core). Validating the JSON bytes straight with pydantic-core
+was measured too (bench/decode.py): no faster once the envelope has a ``mode="before"`` validator, which
+needs the dict anyway.
 """
 
 from __future__ import annotations
 
-import re
 from functools import cache
-from typing import Any, get_args
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from salesflow.domain import json_strict
 from salesflow.domain.content_mode import Headers, binary_attributes
@@ -29,8 +26,6 @@ from salesflow.errors import InvalidEvent
 
 __all__ = ["Headers", "decode_event", "validate_envelope"]
 
-# Where the envelope names its type; only a hint for the fast path, checked against what was validated.
-_TYPE_HINT = re.compile(rb'"type"\s*:\s*"([^"\\]*)"')
 _TYPES = frozenset(t.value for t in EventType)
 
 
@@ -43,7 +38,7 @@ def decode_event(value: bytes | None, headers: Headers = (), *, max_bytes: int) 
     binary = binary_attributes(headers)
     if binary is not None:
         return validate_envelope({**binary, "data": json_strict.loads(value, root="data")})
-    return _validate_json(value) or validate_envelope(json_strict.loads(value, root=""))
+    return validate_envelope(json_strict.loads(value, root=""))
 
 
 def validate_envelope(raw: Any) -> CloudEvent[Any]:
@@ -67,63 +62,6 @@ def validate_envelope(raw: Any) -> CloudEvent[Any]:
         return _envelope_model(model).model_validate(raw)
     except ValidationError as exc:
         raise _invalid(exc, event_id) from None
-
-
-def _validate_json(value: bytes) -> CloudEvent[Any] | None:
-    """The event pydantic-core validates from the bytes, or None where only the reference path can say."""
-    start = value.find(b'"type":"')
-    if start >= 0:
-        start += 8
-        hinted = _hinted_models().get(value[start : value.find(b'"', start)])
-    else:  # a producer that puts spaces around its colons
-        match = _TYPE_HINT.search(value)
-        hinted = _hinted_models().get(match.group(1)) if match else None
-    if hinted is None:
-        return None
-    event_type, model = hinted
-    try:
-        event = model.model_validate_json(value)
-    except ValidationError:
-        return None  # invalid: the reference path finds the reason
-    if event.type is not event_type or (event.dataschema or DEFAULT_SCHEMA_VERSION) != DEFAULT_SCHEMA_VERSION:
-        return None  # the hint was not the envelope's type, or a schema version the hint did not pick
-    envelope_keys, data_keys = _plain_keys(event), _plain_keys(event.data)
-    if envelope_keys is None or data_keys is None:
-        return None  # a number orjson reads differently: the reference path decides
-    if json_strict.key_token_bound(value) != envelope_keys + data_keys:
-        return None  # maybe a repeated key: the exact check decides
-    return event
-
-
-def _plain_keys(model: BaseModel) -> int | None:
-    """The distinct keys a validated model was given: its fields set (pydantic counts extra fields among
-    them) and the keys inside its extra fields' values; None for a number orjson reads otherwise."""
-    numeric = _numeric_fields(type(model))
-    if numeric and not json_strict.same_numbers_in_orjson([getattr(model, name) for name in numeric]):
-        return None
-    extra = model.__pydantic_extra__
-    if not extra:
-        return len(model.__pydantic_fields_set__)
-    inner = json_strict.plain_keys(extra.values())
-    return None if inner is None else len(model.__pydantic_fields_set__) + inner
-
-
-@cache
-def _numeric_fields(model: type[BaseModel]) -> tuple[str, ...]:
-    # The fields whose type admits an int or a float (``int | None`` included): the only typed fields
-    # where pydantic-core and orjson can read a number differently.
-    def numeric(annotation: Any) -> bool:  # through unions and Annotated (NonNegativeFloat | None)
-        return annotation in (int, float) or any(numeric(arg) for arg in get_args(annotation))
-
-    return tuple(name for name, field in model.model_fields.items() if numeric(field.annotation))
-
-
-@cache
-def _hinted_models() -> dict[bytes, tuple[EventType, type[CloudEvent[Any]]]]:
-    # The type's name as it appears in the bytes -> the type and the envelope model of its default
-    # schema version (the only one there is today; a record naming another takes the reference path).
-    models = {t: payload_model(t, DEFAULT_SCHEMA_VERSION) for t in EventType}
-    return {t.value.encode(): (t, _envelope_model(model)) for t, model in models.items() if model is not None}
 
 
 @cache

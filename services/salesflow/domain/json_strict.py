@@ -4,18 +4,17 @@ orjson, msgspec, pydantic-core and the standard library all keep the last of two
 word, so ``{"tenantid": "a", "tenantid": "b"}`` is tenant ``b`` to us and may be tenant ``a`` to a tool
 that keeps the first. Keys are compared decoded, so ``"i\\u0064"`` and ``"id"`` are the same key.
 
-Two ways to check, one answer:
+Two checks, one answer:
+- a gate for the common case, byte operations and a walk of the parsed dicts: at least how many keys
+  the document spells (``key_token_bound``) against how many distinct keys orjson kept
+  (``key_count``). Equal counts mean no key was repeated; anything else goes to the exact check;
 - ``reject_duplicate_keys``: exact for any document (jiter, the Rust parser under pydantic-core, finds
-  them; a small tokenizer here says which key and where);
-- ``key_token_bound``: byte operations only, for the common case: at least how many keys a document
-  spells, which the decoder compares with the number of distinct keys it validated. Equal counts mean
-  no key was repeated; anything else goes to the exact check.
+  them; a small tokenizer here says which key and where).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from salesflow.errors import InvalidEvent
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],]', re.DOTALL)
 
 _JSON_WHITESPACE = b" \t\n\r"
+_CONTAINERS = (dict, list)
 
 
 def loads(value: bytes, *, root: str) -> Any:
@@ -47,7 +47,8 @@ def loads(value: bytes, *, root: str) -> Any:
         except UnicodeDecodeError:
             raise InvalidEvent(Reason.INVALID_UTF8, "the value is not valid UTF-8") from None
         raise InvalidEvent(Reason.NOT_JSON, f"the value is not JSON: {exc}") from None
-    reject_duplicate_keys(value, root=root)
+    if key_token_bound(value) != key_count(parsed):  # equal for nearly every record: no key repeated
+        reject_duplicate_keys(value, root=root)
     return parsed
 
 
@@ -128,41 +129,22 @@ def key_token_bound(value: bytes) -> int:
 
     Every key is a string whose closing quote is followed by optional whitespace and a colon: with the
     whitespace taken out, each key leaves a quote-colon pair, so their count is at least the count of
-    key tokens (whitespace or a colon inside a string, or an escaped quote, can only add pairs). The
-    caller compares it with the distinct keys it validated: equal means no key token was repeated,
-    larger goes to the exact check.
+    key tokens (whitespace or a colon inside a string, or an escaped quote, can only add pairs). Equal
+    to ``key_count`` of the parsed document means no key token was repeated.
     """
     return value.translate(None, _JSON_WHITESPACE).count(b'":')
 
 
-def same_numbers_in_orjson(values: Iterable[Any]) -> bool:
-    """Whether orjson reads these numbers (as pydantic-core parsed them) the same: floats finite, ints
-    within 64 bits (past them orjson gives a float; Infinity, NaN and 1e400 it refuses)."""
-    for value in values:
-        kind = type(value)
-        if kind is float:
-            if not math.isfinite(value):
-                return False
-        elif kind is int and not -(2**63) <= value < 2**64:
-            return False
-    return True
-
-
-def plain_keys(values: Iterable[Any]) -> int | None:
-    """How many keys parsed JSON ``values`` hold at every depth (a dict's keys are distinct), or None
-    if one of their numbers reads differently in orjson (see ``same_numbers_in_orjson``)."""
-    count = 0
-    for value in values:
-        if isinstance(value, dict):
-            inner = plain_keys(value.values())
-            if inner is None:
-                return None
-            count += len(value) + inner
-        elif isinstance(value, list):
-            inner = plain_keys(value)
-            if inner is None:
-                return None
-            count += inner
-        elif not same_numbers_in_orjson((value,)):
-            return None
+def key_count(parsed: Any) -> int:
+    """How many keys parsed JSON holds at every depth (a dict's keys are distinct by construction)."""
+    values: Iterable[Any]
+    if type(parsed) is dict:
+        count, values = len(parsed), parsed.values()
+    elif type(parsed) is list:
+        count, values = 0, parsed
+    else:
+        return 0
+    for value in values:  # a plain loop: measured at half the cost of sum() over a generator
+        if type(value) in _CONTAINERS:
+            count += key_count(value)
     return count

@@ -59,7 +59,7 @@ def publish_batch(producer: Producer, rows: Sequence[Row], timeout: float) -> Ba
             if err is None:
                 result.acknowledged.append(row_id)
             elif result.error is None:
-                result.error = str(err)
+                result.error = err.str()
                 result.fatal = err.fatal()
 
         return delivered

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from salesflow.db.engine import create_engine
-from salesflow.outbox import OutboxEventBus, migrate
+from salesflow.outbox import OutboxEventBus
+from salesflow.outbox.migrate import upgrade as migrate_outbox
 from salesflow.producer.events import TYPED_EVENTS, ProducerEvent
 from salesflow.settings import Settings
 from tests.conftest import _admin_sql
@@ -36,7 +37,7 @@ async def service_database(admin_url: str) -> str:
     name = f"sf_outbox_{uuid.uuid4().hex[:10]}"
     await _admin_sql(admin, f'CREATE DATABASE "{name}"')
     url = admin.set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(migrate.upgrade, url)
+    await asyncio.to_thread(migrate_outbox, url)
     return url
 
 

@@ -15,6 +15,7 @@ from salesflow.cli.demo import demo, summary
 from salesflow.cli.dev import dev_app
 from salesflow.cli.dlq import dlq_app
 from salesflow.cli.lag import lag
+from salesflow.cli.outbox import outbox_app
 from salesflow.cli.produce import produce_app
 from salesflow.cli.replay import replay_app
 from salesflow.cli.slo import slo_app
@@ -39,6 +40,7 @@ app.add_typer(dlq_app, name="dlq")
 app.command()(lag)
 app.command()(api)
 app.add_typer(slo_app, name="slo")
+app.add_typer(outbox_app, name="outbox")
 install_config(app)
 
 

@@ -1,1 +1,17 @@
-"""Producing events: the producer client, the envelope builder, and the demo load generator."""
+"""Producing events: typed events, the producer client, the envelope builder, and the demo load generator."""
+
+from salesflow.producer.events import (
+    AutopilotActionExecutedEvent,
+    LeadCreatedEvent,
+    MessageSentEvent,
+    ProducerEvent,
+    SequenceStepExecutedEvent,
+)
+
+__all__ = [
+    "AutopilotActionExecutedEvent",
+    "LeadCreatedEvent",
+    "MessageSentEvent",
+    "ProducerEvent",
+    "SequenceStepExecutedEvent",
+]

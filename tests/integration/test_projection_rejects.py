@@ -92,7 +92,7 @@ async def test_bad_records_are_rejected_with_their_bytes_and_the_rest_is_written
             await topics.source(event)
             await topics.outcome(outcome_of(event))
             if n < len(bad):
-                what, value, reason = bad[n]
+                _, value, reason = bad[n]
                 sent = await topics.outcome(value)
                 expected[(sent.topic, sent.partition, sent.offset)] = (reason, sent)
         sent = await topics.source(nul_payload)  # decodes, but jsonb cannot hold its \u0000

@@ -1,6 +1,7 @@
 """The items of one poll, grouped as the writer takes them, with each event id owned by one tenant.
 
-An event belongs to the tenant that first sent its id: within a batch the first record of an id
+An event belongs to the tenant that first sent its id: within a batch the first record of an id (by
+the records' timestamps: a poll hands out partitions of several topics in no order of their own)
 claims it for its tenant, and a later record of the same id from another tenant becomes an
 ``id_conflict`` rejection here; against the rows already in Postgres the writer decides the same way.
 """
@@ -27,7 +28,7 @@ class Batch:
     @classmethod
     def of(cls, items: Iterable[Item]) -> Batch:
         batch = cls()
-        for item in items:
+        for item in sorted(items, key=_sent_at):  # stable: one partition's records stay in order
             batch.add(item)
         return batch
 
@@ -70,3 +71,7 @@ def conflict(item: PendingRow | OutcomeRows | DeadLetterRow) -> Rejection:
         event_id=item.event_id,
         tenant_id=item.tenant_id,
     )
+
+
+def _sent_at(item: Item) -> int:
+    return item.record.timestamp_ms or 0

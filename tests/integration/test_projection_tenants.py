@@ -130,6 +130,24 @@ async def test_a_dead_letter_of_another_tenant_does_not_touch_a_pending_row(
     assert (row["status"], row["tenant_id"], row["error_message"]) == ("pending", a["tenantid"], None)
 
 
+async def test_a_dead_letter_naming_no_tenant_is_kept_but_marks_no_owned_row(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    a, _ = twins(settings)
+    nameless = orjson.dumps({k: v for k, v in a.items() if k != "tenantid"})
+    async with Topics(settings) as topics:
+        await send_all(topics, a, ("pending",))
+        await asyncio.sleep(0.01)
+        await topics.dead_letter(nameless, [(r.DLQ_REASON, b"missing_field"), (r.DLQ_EVENT_ID, a["id"].encode())])
+    async with running_projection(settings, engine):
+        await wait_for(lambda: committed_to_end(settings), timeout=60, what="offsets committed")
+    row = (await event_rows(engine, [a["id"]]))[a["id"]]
+    assert (row["status"], row["tenant_id"], row["error_message"]) == ("pending", a["tenantid"], None)
+    kept = await rows(engine, "SELECT raw FROM dead_letters WHERE event_id = :i", i=uuid.UUID(a["id"]))
+    assert [k["raw"] for k in kept] == [nameless]
+    assert await rejected(engine, settings) == {}
+
+
 async def test_the_api_never_shows_one_tenant_the_others_event(settings: Settings, engine: AsyncEngine) -> None:
     a, b = twins(settings)
     async with Topics(settings) as topics:

@@ -144,7 +144,42 @@ def test_a_source_record_is_a_pending_row_and_a_broken_one_none() -> None:
     assert (str(parsed.event_id), parsed.tenant_id) == (event["id"], "acme")
     assert parsed.row["status"] == "pending" and parsed.row["source_offset"] == 4
     assert orjson.loads(parsed.row["payload"])["data"]["lead_id"] == "lead-1"
+    assert orjson.loads(parsed.row["payload"]) == event  # the event as it was sent
+    assert parsed.row["created_at"] == datetime.fromisoformat(event["time"])
     assert pending_row(record(b"not json", topic="salesflow.leads.v1"), max_bytes=10_000) is None
+    assert pending_row(record(encode(event)), max_bytes=100) is None  # over the size limit
+
+
+def test_a_binary_mode_record_is_a_pending_row_with_its_envelope_as_payload() -> None:
+    event = make_event(EventType.MESSAGE_SENT, "acme")
+    headers = tuple((f"ce_{k}", str(v).encode()) for k, v in event.items() if k != "data")
+    parsed = pending_row(record(orjson.dumps(event["data"]), headers=headers), max_bytes=10_000)
+    assert isinstance(parsed, PendingRow) and parsed.tenant_id == "acme"
+    assert orjson.loads(parsed.row["payload"]) == {
+        **{k: str(v) for k, v in event.items() if k != "data"},
+        "data": event["data"],
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"type": "lead.merged"},
+        {"specversion": "0.3"},
+        {"id": "not-a-uuid"},
+        {"id": None},
+        {"tenantid": None},
+        {"tenantid": ""},
+        {"time": "2026-11-24T12:00:00"},
+        {"time": "yesterday"},
+        {"data": ["lead_id"]},
+        {"data": {"lead_id": 7}},
+    ],
+    ids=repr,
+)
+def test_a_source_record_that_fails_the_cheap_read_is_no_pending_row(change: dict[str, Any]) -> None:
+    event = {**make_event(EventType.LEAD_CREATED, "acme"), **change}
+    assert pending_row(record(orjson.dumps(event)), max_bytes=10_000) is None
 
 
 def test_a_dead_letter_row_names_the_original_position_and_the_claimed_tenant() -> None:
@@ -169,13 +204,15 @@ def test_the_claimed_tenant_of_structured_binary_and_unreadable_records() -> Non
     assert claimed_tenant(record(b'{"x": 1}', headers=(("ce_tenantid", b"globex"),))) is None  # structured wins
     assert claimed_tenant(record(b"payload", headers=(("ce_tenantid", b"globex"),))) == "globex"
     assert claimed_tenant(record(b'{"tenantid": 5}')) is None
+    assert claimed_tenant(record(b'{"tenantid": ""}')) is None
     assert claimed_tenant(record(None)) is None
 
 
 def items(*outcomes: Outcome) -> list[OutcomeRows]:
     parsed = [outcome_rows(record(o.model_dump_json().encode(), offset=n)) for n, o in enumerate(outcomes)]
-    assert all(isinstance(p, OutcomeRows) for p in parsed)
-    return parsed  # type: ignore[return-value]  # checked just above
+    rows = [p for p in parsed if isinstance(p, OutcomeRows)]
+    assert len(rows) == len(parsed)
+    return rows
 
 
 def test_a_batch_keeps_the_newest_outcome_of_an_event() -> None:
@@ -198,12 +235,15 @@ def test_within_a_batch_the_first_tenant_owns_the_id() -> None:
     assert Batch.of([later_a, first_b]).outcomes[EVENT_ID].tenant_id == "globex"
 
 
-def test_a_dead_letter_without_a_tenant_does_not_claim_but_conflicts_with_an_owner() -> None:
+def test_a_dead_letter_without_a_tenant_neither_claims_nor_conflicts() -> None:
     unknown = DeadLetterRow(record(b"?"), EVENT_ID, None, {})
     batch = Batch.of([unknown, *items(outcome(tenant="acme"))])
-    assert batch.dead_letters == [unknown] and EVENT_ID in batch.outcomes
+    assert batch.dead_letters == [unknown] and EVENT_ID in batch.outcomes and not batch.rejected
     later = DeadLetterRow(record(b"?", timestamp_ms=10**12), EVENT_ID, None, {})
     batch = Batch.of([*items(outcome(tenant="acme")), later])
+    assert batch.dead_letters == [later] and not batch.rejected
+    other = DeadLetterRow(record(b"?", timestamp_ms=10**12), EVENT_ID, "globex", {})
+    batch = Batch.of([*items(outcome(tenant="acme")), other])
     assert not batch.dead_letters and batch.rejected[0].reason is RejectReason.ID_CONFLICT
 
 

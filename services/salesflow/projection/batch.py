@@ -52,8 +52,8 @@ class Batch:
 
     def _claim(self, item: PendingRow | OutcomeRows | DeadLetterRow) -> bool:
         """True when the item's tenant owns its event id in this batch (the first to name it does)."""
-        if item.event_id is None:
-            return True
+        if item.event_id is None or item.tenant_id is None:
+            return True  # a dead letter that names no tenant claims nothing (and marks no owned row)
         owner = self.owners.get(item.event_id)
         if owner is None:
             if item.tenant_id is not None:

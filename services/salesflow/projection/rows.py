@@ -18,13 +18,13 @@ from uuid import UUID
 import orjson
 
 from salesflow.domain import records as r
-from salesflow.domain.decoding import decode_event
+from salesflow.domain.events import EventType
 from salesflow.domain.outcome import EventStatus
 from salesflow.domain.outputs import FACT_KINDS
-from salesflow.domain.records import RecordIn, text_header
-from salesflow.errors import InvalidEvent
+from salesflow.domain.records import Headers, RecordIn, text_header
 
 Row = dict[str, Any]
+EVENT_TYPES = frozenset(t.value for t in EventType)
 
 
 def _is_time(annotation: Any) -> bool:
@@ -97,24 +97,50 @@ Item = PendingRow | OutcomeRows | DeadLetterRow | Rejection
 
 
 def pending_row(record: RecordIn, max_bytes: int) -> PendingRow | None:
-    """A source record means `pending`; an invalid one is left to the processor's dead letter."""
+    """A source record means `pending`: only what the row needs is read, without validating the
+    event again (the worker does, and dead-letters it). A record that fails this cheap read (not
+    JSON, no object, an unknown type, no id, tenant, lead or aware time) is simply not a pending row."""
+    value = record.value
+    if not value or len(value) > max_bytes:
+        return None
     try:
-        event = decode_event(record.value, record.headers, max_bytes=max_bytes)
-    except InvalidEvent:
+        envelope, payload = _envelope(value, record.headers)
+        data = envelope["data"]
+        event_id = UUID(envelope["id"])
+        tenant, lead = envelope["tenantid"], data["lead_id"]
+        created_at = _timestamp(envelope["time"])
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        return None  # orjson.JSONDecodeError is a ValueError
+    if envelope.get("specversion") != "1.0" or envelope.get("type") not in EVENT_TYPES:
+        return None
+    if not (isinstance(tenant, str) and tenant and isinstance(lead, str)):
         return None
     row = {
-        "id": event.id,
-        "type": event.type.value,
-        "tenant_id": event.tenantid,
-        "lead_id": event.lead_id,
+        "id": event_id,
+        "type": envelope["type"],
+        "tenant_id": tenant,
+        "lead_id": lead,
         "status": EventStatus.PENDING.value,
-        "created_at": event.time,
-        "payload": event.model_dump_json(),  # JSON text, as the jsonb column takes it
+        "created_at": created_at,
+        "payload": payload,  # JSON text, as the jsonb column takes it: the event as it was sent
         "source_topic": record.topic,
         "source_partition": record.partition,
         "source_offset": record.offset,
     }
-    return PendingRow(record=record, event_id=event.id, tenant_id=event.tenantid, row=row)
+    return PendingRow(record=record, event_id=event_id, tenant_id=tenant, row=row)
+
+
+def _envelope(value: bytes, headers: Headers) -> tuple[dict[str, Any], str]:
+    """The envelope's attributes and the payload text: the value itself in structured mode; in
+    binary mode (``ce_*`` headers) the attributes with the value as ``data``."""
+    attributes = {name[3:]: raw.decode("utf-8") for name, raw in headers if name.startswith("ce_")}
+    parsed = orjson.loads(value)
+    if attributes and "specversion" in attributes:
+        envelope = {**attributes, "data": parsed}
+        return envelope, orjson.dumps(envelope).decode()
+    if not isinstance(parsed, dict):
+        raise TypeError("not a JSON object")
+    return parsed, value.decode("utf-8")
 
 
 def outcome_rows(record: RecordIn) -> OutcomeRows | Rejection:
@@ -194,7 +220,7 @@ def claimed_tenant(record: RecordIn) -> str | None:
     except orjson.JSONDecodeError:
         raw = None
     tenant = raw.get("tenantid") if isinstance(raw, dict) else text_header(record, "ce_tenantid")
-    return tenant if isinstance(tenant, str) else None
+    return tenant if isinstance(tenant, str) and tenant else None
 
 
 def fact_rows(outcomes: list[OutcomeRows]) -> dict[str, list[Row]]:

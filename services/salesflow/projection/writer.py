@@ -205,7 +205,8 @@ async def _record_dead_letters(pg: asyncpg.Connection, items: list[DeadLetterRow
     kept: list[DeadLetterRow] = []
     for item in items:
         owner = owners.get(item.event_id) if item.event_id is not None else None
-        if owner is not None and owner != item.tenant_id:
+        # One that names no tenant is kept as a dead letter, but marks no owned row (the guard below).
+        if owner is not None and item.tenant_id is not None and owner != item.tenant_id:
             written.rejected.append(conflict(item))
         else:
             kept.append(item)

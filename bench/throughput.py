@@ -19,7 +19,8 @@ from bench.kafka_io import Offsets
 from bench.stack import BenchStack
 from salesflow.db.schema import FACT_TABLES
 from salesflow.domain.records import RecordIn
-from salesflow.projection.rows import Batch, fact_rows
+from salesflow.projection.batch import Batch
+from salesflow.projection.rows import fact_rows, outcome_rows, pending_row
 from salesflow.settings import Settings
 
 PROJECTION_TABLES = ("events", *(t.name for t in FACT_TABLES.values()), "dead_letters")
@@ -69,13 +70,13 @@ def projection_rows(records: list[Any], settings: Settings) -> tuple[dict[str, l
             tuple(record.headers or ()),
         )
         if rec.topic == settings.topics.outcomes:
-            batch.add_outcome(rec)
-        else:
-            batch.add_source(rec, settings.max_event_bytes)
+            batch.add(outcome_rows(rec))
+        elif (pending := pending_row(rec, settings.max_event_bytes)) is not None:
+            batch.add(pending)
     events = []
     for outcome in batch.outcomes.values():
         pending = batch.pending.get(outcome.event_id)
-        events.append({**outcome.event, "payload": pending["payload"] if pending else None})
+        events.append({**outcome.event, "payload": pending.row["payload"] if pending else None})
     tables = {"events": events}
     for kind, rows in fact_rows(list(batch.outcomes.values())).items():
         tables[FACT_TABLES[kind].name] = rows

@@ -11,8 +11,14 @@ aside, when an offset is committed, and how a stop request ends a retry loop.
 - **Offsets** (the worker's engines): a record's offset becomes committable only once every record it
   produced is acknowledged by the broker and its partition's replay watermark is written, in read
   order per partition. A delivery that fails for good stops the worker instead of committing.
-- **Projection**: an unavailable database is retried with the same backoff rule until it comes back or
-  a stop is requested (``sleep_unless_stopped``); offsets are committed only after the batch is written.
+- **Projection** (``projection.service``): database errors are classified by ``classify_db_error``.
+  An unavailable database (connection refused or lost, too many connections, admin shutdown, a
+  serialization failure or deadlock) is retried with the settings' backoff (``db_retry_policy``)
+  until it comes back or a stop is requested. A data error (a value Postgres or the driver refuses, a
+  malformed outcome) is not retried: the batch is split until the offending records are found, the
+  rest is written, and each bad record is kept in ``rejected_records`` with its reason. Any other
+  error (a schema not migrated, a bug) stops the projection. Offsets are committed only once every
+  record of the batch is written or rejected.
 - **Stop requests**: every retry loop waits through ``sleep_unless_stopped``, so SIGTERM ends it.
 """
 
@@ -21,8 +27,14 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import asyncpg
 
 from salesflow.errors import TransientHandlerError
+
+if TYPE_CHECKING:
+    from salesflow.settings import Settings
 
 # Handler errors worth another attempt: a dependency timed out or was unreachable.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientHandlerError, TimeoutError, ConnectionError)
@@ -51,3 +63,63 @@ async def sleep_unless_stopped(delay: float, stopping: asyncio.Event) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+DbErrorKind = Literal["transient", "data", "fatal"]
+
+# SQLSTATE classes and codes of an unavailable database (retry): connection exceptions, insufficient
+# resources (too many connections), operator intervention (admin/crash shutdown, cannot connect now),
+# and transaction rollbacks (serialization failure, deadlock), which succeed when tried again.
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "40")
+TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError and socket errors among them
+    TimeoutError,
+    asyncpg.InterfaceError,  # the connection was closed or is unusable
+)
+# Errors of one value (retrying cannot help): Postgres's data exceptions (22xxx: a NUL in text,
+# numeric overflow) and integrity violations (23xxx: a missing required value), and what asyncpg
+# raises while encoding a value (an int beyond int32, a date out of range, a wrong type).
+DATA_SQLSTATE_CLASSES = ("22", "23")
+DATA_ERRORS: tuple[type[BaseException], ...] = (OverflowError, ValueError, TypeError, UnicodeError)
+
+
+def classify_db_error(exc: BaseException) -> DbErrorKind:
+    """``transient`` (retry the same batch), ``data`` (split it, reject the bad records) or ``fatal``.
+
+    SQLAlchemy and its asyncpg adapter wrap the driver's error: the chain (``orig``, ``__cause__``)
+    is searched for the first error that says what happened."""
+    for error in _chain(exc):
+        state = str(getattr(error, "sqlstate", "") or "")
+        if isinstance(error, asyncpg.PostgresError) and state:
+            if state[:2] in TRANSIENT_SQLSTATE_CLASSES or state in TRANSIENT_SQLSTATES:
+                return "transient"
+            return "data" if state[:2] in DATA_SQLSTATE_CLASSES else "fatal"
+        if isinstance(error, TRANSIENT_DB_ERRORS):
+            return "transient"
+        if isinstance(error, DATA_ERRORS):
+            return "data"
+    return "fatal"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop(0)
+        if error is None or any(error is s for s in seen) or len(seen) > 10:
+            continue
+        seen.append(error)
+        orig = getattr(error, "orig", None)
+        pending += [orig if isinstance(orig, BaseException) else None, error.__cause__, error.__context__]
+    return seen
+
+
+def db_retry_policy(settings: Settings) -> RetryPolicy:
+    """The projection's wait between attempts while the database is away: the settings' backoff
+    (``SALESFLOW_HANDLER_BACKOFF_*``), with no limit on attempts (a stop request ends it)."""
+    return RetryPolicy(
+        max_attempts=2**31,
+        backoff_seconds=max(settings.handler_backoff_seconds, 0.05),
+        backoff_max_seconds=max(settings.handler_backoff_max_seconds, settings.handler_backoff_seconds),
+    )

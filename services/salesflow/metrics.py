@@ -75,6 +75,12 @@ class PipelineMetrics:
         self.projection_write_errors = Counter(
             "salesflow_projection_write_errors", "Failed projection batch writes (retried)", registry=r
         )
+        self.projection_rejected_records = Counter(
+            "salesflow_projection_rejected_records",
+            "Records the projection kept aside in rejected_records instead of writing, by reason",
+            ["reason"],
+            registry=r,
+        )
         self._business = _business_metrics(r)
 
     def observe(self, observations: Iterable[Observation]) -> None:

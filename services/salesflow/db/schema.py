@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from salesflow.domain.outputs import FACT_KINDS
+
 metadata = MetaData()
 
 
@@ -133,11 +135,29 @@ dead_letters = Table(
     Index("ix_dead_letters_reason", "reason", "dead_lettered_at"),
 )
 
-# Fact kind (as the outcome record names it) -> its table.
-FACT_TABLES: dict[str, Table] = {
-    "funnel": funnel_facts,
-    "attribution": attribution_touches,
-    "ai_action": ai_action_facts,
-    "message": message_facts,
-    "sequence_step": sequence_step_facts,
-}
+# Records the projection could not write (a value Postgres refuses, a malformed outcome, an event id
+# owned by another tenant): kept with the reason, the error and the record's own bytes, so nothing is
+# lost and nothing blocks the records after them. Keyed by the record's position: a re-read after a
+# crash adds nothing. Headers are kept as [name, base64 value] pairs: jsonb cannot hold a NUL.
+rejected_records = Table(
+    "rejected_records",
+    metadata,
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("event_id", UUID(as_uuid=True)),
+    Column("tenant_id", Text),
+    Column("record_key", LargeBinary),
+    Column("raw", LargeBinary),
+    Column("headers", JSONB),
+    Column("record_timestamp", DateTime(timezone=True)),
+    Column("rejected_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("topic", "partition", "offset"),
+    Index("ix_rejected_records_reason", "reason", "rejected_at"),
+    Index("ix_rejected_records_event", "event_id"),
+)
+
+# Fact kind (as the outcome record names it) -> its table, from the one list in ``domain.outputs``.
+FACT_TABLES: dict[str, Table] = {kind: metadata.tables[model.table] for kind, model in FACT_KINDS.items()}

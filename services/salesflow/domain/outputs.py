@@ -4,7 +4,7 @@ observations. Handlers decide; the transport edge does the I/O."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,9 +16,13 @@ TouchKind = Literal["first_touch", "message"]
 
 
 class Fact(BaseModel):
-    """A row of an analytics table, keyed by the event that produced it (replays overwrite it)."""
+    """A row of an analytics table, keyed by the event that produced it (replays overwrite it).
+
+    Each subclass is one fact kind: its ``kind`` literal names it in the outcome record, ``table`` is
+    the table its rows go to, and its other fields are that table's columns (see ``FACT_KINDS``)."""
 
     model_config = ConfigDict(frozen=True)
+    table: ClassVar[str]
 
     event_id: UUID
     tenant_id: str
@@ -27,11 +31,13 @@ class Fact(BaseModel):
 
 
 class FunnelFact(Fact):
+    table: ClassVar[str] = "funnel_facts"
     kind: Literal["funnel"] = "funnel"
     stage: FunnelStage
 
 
 class AttributionTouch(Fact):
+    table: ClassVar[str] = "attribution_touches"
     kind: Literal["attribution"] = "attribution"
     touch: TouchKind
     source: str | None = None
@@ -41,6 +47,7 @@ class AttributionTouch(Fact):
 
 
 class AIActionFact(Fact):
+    table: ClassVar[str] = "ai_action_facts"
     kind: Literal["ai_action"] = "ai_action"
     action_id: str
     action_type: str
@@ -52,6 +59,7 @@ class AIActionFact(Fact):
 
 
 class MessageFact(Fact):
+    table: ClassVar[str] = "message_facts"
     kind: Literal["message"] = "message"
     message_id: str
     channel: Channel
@@ -63,6 +71,7 @@ class MessageFact(Fact):
 
 
 class SequenceStepFact(Fact):
+    table: ClassVar[str] = "sequence_step_facts"
     kind: Literal["sequence_step"] = "sequence_step"
     sequence_id: str
     step_index: int
@@ -72,9 +81,12 @@ class SequenceStepFact(Fact):
     completed: bool
 
 
-AnyFact = Annotated[
-    FunnelFact | AttributionTouch | AIActionFact | MessageFact | SequenceStepFact, Field(discriminator="kind")
-]
+FactModel = FunnelFact | AttributionTouch | AIActionFact | MessageFact | SequenceStepFact
+AnyFact = Annotated[FactModel, Field(discriminator="kind")]
+
+# The one list of fact kinds: kind (as the outcome record names it) -> its model. The projection's rows
+# and COPY columns, and the schema's table list, are derived from it.
+FACT_KINDS: dict[str, type[Fact]] = {model.model_fields["kind"].default: model for model in get_args(FactModel)}
 
 
 class Command(BaseModel):
@@ -111,7 +123,7 @@ class Observation(BaseModel):
     labels: tuple[tuple[str, str], ...] = ()
 
 
-Output = FunnelFact | AttributionTouch | AIActionFact | MessageFact | SequenceStepFact | Command | Observation
+Output = FactModel | Command | Observation
 
 
 def derived_id(event_id: UUID, purpose: str) -> UUID:

@@ -30,7 +30,7 @@ from salesflow.handlers.signature import OnReplay
 
 metadata = MetaData()
 
-# Created by migration 0003_handler_effects in the SalesFlow database; `ensure_table` creates it in a
+# Created by migration 0004_handler_effects in the SalesFlow database; `ensure_table` creates it in a
 # separate handler database (SALESFLOW_HANDLER_DATABASE_URL).
 handler_effects = Table(
     "handler_effects",

@@ -1,105 +1,167 @@
-"""Kafka records into table rows (pure: no I/O), ready for the batched upserts of ``writer``.
+"""Kafka records into table rows (pure: no I/O), one parsed item per record, ready for ``batch``.
 
 Outcome records are read with orjson into plain rows, not through the ``Outcome`` model: they are
-our own worker's output, and validating each one again was a fifth of the projection's time. A
-malformed one still fails loudly (a missing key, a bad date or id, an unknown fact kind)."""
+our own worker's output, and validating each one again was a fifth of the projection's time. Their
+facts' columns and time fields come from the fact models (``domain.outputs.FACT_KINDS``). A record
+that cannot be read (malformed JSON, a missing key, a bad date or id, an unknown fact kind) becomes a
+``Rejection`` with its reason: it is kept, never raised, so it cannot stop the records after it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, get_args
 from uuid import UUID
 
 import orjson
 
 from salesflow.domain import records as r
-from salesflow.domain.decoding import decode_event
+from salesflow.domain.events import EventType
 from salesflow.domain.outcome import EventStatus
-from salesflow.domain.records import RecordIn, text_header
-from salesflow.errors import InvalidEvent
-
-# The fact kinds an outcome may carry (the tables of ``db.schema.FACT_TABLES``), and their time fields.
-FACT_KINDS = frozenset({"funnel", "attribution", "ai_action", "message", "sequence_step"})
-FACT_TIMES = ("occurred_at", "queued_at", "sent_at")
+from salesflow.domain.outputs import FACT_KINDS
+from salesflow.domain.records import Headers, RecordIn, text_header
 
 Row = dict[str, Any]
+EVENT_TYPES = frozenset(t.value for t in EventType)
 
 
-@dataclass
-class Batch:
-    """The rows one poll of the projection's topics turns into, in the order they are written."""
-
-    pending: dict[Any, Row] = field(default_factory=dict)
-    outcomes: dict[Any, OutcomeRows] = field(default_factory=dict)
-    dead_letters: list[Row] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.pending) + len(self.outcomes) + len(self.dead_letters)
-
-    def add_source(self, record: RecordIn, max_bytes: int) -> None:
-        """A source record means `pending`; an invalid one is left to the processor's dead letter."""
-        try:
-            event = decode_event(record.value, record.headers, max_bytes=max_bytes)
-        except InvalidEvent:
-            return
-        self.pending[event.id] = {
-            "id": event.id,
-            "type": event.type.value,
-            "tenant_id": event.tenantid,
-            "lead_id": event.lead_id,
-            "status": EventStatus.PENDING.value,
-            "created_at": event.time,
-            "payload": event.model_dump_json(),  # JSON text, as the jsonb column takes it
-            "source_topic": record.topic,
-            "source_partition": record.partition,
-            "source_offset": record.offset,
-        }
-
-    def add_outcome(self, record: RecordIn) -> None:
-        outcome = parse_outcome(record.value or b"")
-        kept = self.outcomes.get(outcome.event_id)
-        # One row can take one upsert per statement: keep the newest outcome of an event in this batch.
-        if kept is None or kept.processed_at <= outcome.processed_at:
-            self.outcomes[outcome.event_id] = outcome
-
-    def add_dead_letter(self, record: RecordIn) -> None:
-        original_ts = text_header(record, r.DLQ_ORIGINAL_TIMESTAMP)
-        self.dead_letters.append(
-            {
-                "topic": text_header(record, r.DLQ_ORIGINAL_TOPIC) or record.topic,
-                "partition": int(text_header(record, r.DLQ_ORIGINAL_PARTITION) or record.partition),
-                "offset": int(text_header(record, r.DLQ_ORIGINAL_OFFSET) or record.offset),
-                "event_id": _uuid_or_none(text_header(record, r.DLQ_EVENT_ID)),
-                "reason": text_header(record, r.DLQ_REASON) or "unknown",
-                "detail": text_header(record, r.DLQ_DETAIL),
-                "record_key": record.key,
-                "raw": record.value,
-                "headers": {k: v.decode("utf-8", "replace") for k, v in record.headers},
-                "original_timestamp": _from_millis(original_ts),
-            }
-        )
+def _is_time(annotation: Any) -> bool:
+    return annotation is datetime or datetime in get_args(annotation)
 
 
-@dataclass
+# Per fact kind: its table's columns (the model's fields but the discriminator) and its time fields.
+FACT_COLUMNS: dict[str, tuple[str, ...]] = {
+    kind: tuple(name for name in model.model_fields if name != "kind") for kind, model in FACT_KINDS.items()
+}
+FACT_TIMES: dict[str, tuple[str, ...]] = {
+    kind: tuple(name for name, field in model.model_fields.items() if _is_time(field.annotation))
+    for kind, model in FACT_KINDS.items()
+}
+
+
+class RejectReason(StrEnum):
+    """Why the projection kept a record aside instead of writing it (``rejected_records.reason``)."""
+
+    INVALID_VALUE = "invalid_value"  # Postgres or the driver refused a value of it
+    MALFORMED_OUTCOME = "malformed_outcome"  # an outcome record that does not read as one
+    MALFORMED_DEAD_LETTER = "malformed_dead_letter"  # a dead-letter record with unreadable headers
+    ID_CONFLICT = "id_conflict"  # its event id belongs to another tenant
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record the projection keeps aside, with why."""
+
+    record: RecordIn
+    reason: RejectReason
+    error: str
+    event_id: UUID | None = None
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """A source record that decodes as an event: its ``events`` row with status ``pending``."""
+
+    record: RecordIn
+    event_id: UUID
+    tenant_id: str
+    row: Row
+
+
+@dataclass(frozen=True)
 class OutcomeRows:
     """One outcome record as the rows it writes: its ``events`` row and its facts by kind."""
 
+    record: RecordIn
     event_id: UUID
+    tenant_id: str
     processed_at: datetime
     event: Row
     facts: dict[str, list[Row]]
 
 
-def parse_outcome(value: bytes) -> OutcomeRows:
-    raw = orjson.loads(value)
+@dataclass(frozen=True)
+class DeadLetterRow:
+    """A dead-letter record: its ``dead_letters`` row, and the tenant its original bytes name."""
+
+    record: RecordIn
+    event_id: UUID | None
+    tenant_id: str | None
+    row: Row
+
+
+Item = PendingRow | OutcomeRows | DeadLetterRow | Rejection
+
+
+def pending_row(record: RecordIn, max_bytes: int) -> PendingRow | None:
+    """A source record means `pending`: only what the row needs is read, without validating the
+    event again (the worker does, and dead-letters it). A record that fails this cheap read (not
+    JSON, no object, an unknown type, no id, tenant, lead or aware time) is simply not a pending row."""
+    value = record.value
+    if not value or len(value) > max_bytes:
+        return None
+    try:
+        envelope, payload = _envelope(value, record.headers)
+        data = envelope["data"]
+        event_id = UUID(envelope["id"])
+        tenant, lead = envelope["tenantid"], data["lead_id"]
+        created_at = _timestamp(envelope["time"])
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        return None  # orjson.JSONDecodeError is a ValueError
+    if envelope.get("specversion") != "1.0" or envelope.get("type") not in EVENT_TYPES:
+        return None
+    if not (isinstance(tenant, str) and tenant and isinstance(lead, str)):
+        return None
+    row = {
+        "id": event_id,
+        "type": envelope["type"],
+        "tenant_id": tenant,
+        "lead_id": lead,
+        "status": EventStatus.PENDING.value,
+        "created_at": created_at,
+        "payload": payload,  # JSON text, as the jsonb column takes it: the event as it was sent
+        "source_topic": record.topic,
+        "source_partition": record.partition,
+        "source_offset": record.offset,
+    }
+    return PendingRow(record=record, event_id=event_id, tenant_id=tenant, row=row)
+
+
+def _envelope(value: bytes, headers: Headers) -> tuple[dict[str, Any], str]:
+    """The envelope's attributes and the payload text: the value itself in structured mode; in
+    binary mode (``ce_*`` headers) the attributes with the value as ``data``."""
+    attributes = {name[3:]: raw.decode("utf-8") for name, raw in headers if name.startswith("ce_")}
+    parsed = orjson.loads(value)
+    if attributes and "specversion" in attributes:
+        envelope = {**attributes, "data": parsed}
+        return envelope, orjson.dumps(envelope).decode()
+    if not isinstance(parsed, dict):
+        raise TypeError("not a JSON object")
+    return parsed, value.decode("utf-8")
+
+
+def outcome_rows(record: RecordIn) -> OutcomeRows | Rejection:
+    """An outcome record's rows, or its rejection as ``malformed_outcome``."""
+    try:
+        return parse_outcome(record)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        return Rejection(record, RejectReason.MALFORMED_OUTCOME, f"{type(exc).__name__}: {exc}")
+
+
+def parse_outcome(record: RecordIn) -> OutcomeRows:
+    """Raises ``ValueError``/``KeyError``/``TypeError`` on an outcome that is not one."""
+    raw = orjson.loads(record.value or b"")
     event_id = UUID(raw["event_id"])
+    tenant_id = _text(raw["tenant_id"], "tenant_id")
     processed_at = _timestamp(raw["processed_at"])
     position = raw["position"]
     event = {
         "id": event_id,
         "type": raw["type"],
-        "tenant_id": raw["tenant_id"],
+        "tenant_id": tenant_id,
         "lead_id": raw["lead_id"],
         "status": raw["status"],
         "created_at": _timestamp(raw["occurred_at"]),
@@ -113,15 +175,52 @@ def parse_outcome(value: bytes) -> OutcomeRows:
     }
     facts: dict[str, list[Row]] = {}
     for fact in raw.get("facts", ()):
-        kind = fact.pop("kind")
+        kind = fact.get("kind")
         if kind not in FACT_KINDS:
             raise ValueError(f"outcome of {event_id} has a fact of unknown kind {kind!r}")
-        fact["event_id"] = UUID(fact["event_id"])
-        for name in FACT_TIMES:
-            if fact.get(name) is not None:
-                fact[name] = _timestamp(fact[name])
-        facts.setdefault(kind, []).append(fact)
-    return OutcomeRows(event_id=event_id, processed_at=processed_at, event=event, facts=facts)
+        row = {name: fact.get(name) for name in FACT_COLUMNS[kind]}
+        row["event_id"] = UUID(row["event_id"])
+        # A fact belongs to its outcome's event and tenant: the projection replaces facts by event id.
+        if row["event_id"] != event_id or row["tenant_id"] != tenant_id:
+            raise ValueError(f"outcome of {event_id} carries a fact of another event or tenant")
+        for name in FACT_TIMES[kind]:
+            if row[name] is not None:
+                row[name] = _timestamp(row[name])
+        facts.setdefault(kind, []).append(row)
+    return OutcomeRows(record, event_id, tenant_id, processed_at, event, facts)
+
+
+def dead_letter_row(record: RecordIn) -> DeadLetterRow | Rejection:
+    """A dead-letter record's ``dead_letters`` row, or its rejection when its headers do not read."""
+    try:
+        partition = int(text_header(record, r.DLQ_ORIGINAL_PARTITION) or record.partition)
+        offset = int(text_header(record, r.DLQ_ORIGINAL_OFFSET) or record.offset)
+    except ValueError as exc:
+        return Rejection(record, RejectReason.MALFORMED_DEAD_LETTER, f"ValueError: {exc}")
+    event_id = _uuid_or_none(text_header(record, r.DLQ_EVENT_ID))
+    row = {
+        "topic": text_header(record, r.DLQ_ORIGINAL_TOPIC) or record.topic,
+        "partition": partition,
+        "offset": offset,
+        "event_id": event_id,
+        "reason": text_header(record, r.DLQ_REASON) or "unknown",
+        "detail": text_header(record, r.DLQ_DETAIL),
+        "record_key": record.key,
+        "raw": record.value,
+        "headers": {k: v.decode("utf-8", "replace") for k, v in record.headers},
+        "original_timestamp": _from_millis(text_header(record, r.DLQ_ORIGINAL_TIMESTAMP)),
+    }
+    return DeadLetterRow(record, event_id, claimed_tenant(record) if event_id else None, row)
+
+
+def claimed_tenant(record: RecordIn) -> str | None:
+    """The tenant a dead letter's original record names (structured or binary mode), if any."""
+    try:
+        raw = orjson.loads(record.value or b"")
+    except orjson.JSONDecodeError:
+        raw = None
+    tenant = raw.get("tenantid") if isinstance(raw, dict) else text_header(record, "ce_tenantid")
+    return tenant if isinstance(tenant, str) and tenant else None
 
 
 def fact_rows(outcomes: list[OutcomeRows]) -> dict[str, list[Row]]:
@@ -133,15 +232,23 @@ def fact_rows(outcomes: list[OutcomeRows]) -> dict[str, list[Row]]:
     return grouped
 
 
-def dead_lettered_event_row(dead_letter: Row) -> Row:
+def dead_lettered_event_row(dead_letter: DeadLetterRow) -> Row:
+    row = dead_letter.row
     return {
-        "id": dead_letter["event_id"],
+        "id": dead_letter.event_id,
+        "tenant_id": dead_letter.tenant_id,
         "status": EventStatus.DEAD_LETTERED.value,
-        "error_message": f"{dead_letter['reason']}: {dead_letter['detail']}",
-        "source_topic": dead_letter["topic"],
-        "source_partition": dead_letter["partition"],
-        "source_offset": dead_letter["offset"],
+        "error_message": f"{row['reason']}: {row['detail']}",
+        "source_topic": row["topic"],
+        "source_partition": row["partition"],
+        "source_offset": row["offset"],
     }
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is {type(value).__name__}, not a string")
+    return value
 
 
 def _uuid_or_none(value: str | None) -> UUID | None:
@@ -159,4 +266,7 @@ def _timestamp(value: str) -> datetime:
 
 
 def _from_millis(value: str | None) -> datetime | None:
-    return datetime.fromtimestamp(int(value) / 1000, UTC) if value and value.isdigit() else None
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC) if value and value.isdigit() else None
+    except (OverflowError, ValueError, OSError):
+        return None

@@ -1,44 +1,53 @@
-"""The projection's consume loop: poll a batch, write it in one transaction, then commit the offsets.
+"""The projection's consume loop: poll a batch, write it, then commit the offsets.
 
-It never commits past a failed write: while Postgres is away the same batch is retried with capped
-backoff, and the offsets are committed only once it is written, so nothing is skipped.
+The failure policy (``failure_policy``): while Postgres is away the same batch is retried with the
+settings' backoff until it comes back or a stop is requested; a batch that fails on data is split
+until the offending records are found, the rest is written and each bad record is kept in
+``rejected_records``. Offsets are committed only once every record of the batch is written or
+rejected, so nothing is skipped and one bad record never stops the line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 import time
+from collections.abc import Coroutine
+from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import CommitFailedError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.domain.records import RecordIn
+from salesflow.failure_policy import classify_db_error, db_retry_policy, sleep_unless_stopped
 from salesflow.kafka_clients import aiokafka_group_options, client_options
 from salesflow.lag import LagTracker
 from salesflow.metrics import PipelineMetrics
-from salesflow.projection.rows import Batch
-from salesflow.projection.writer import write_batch
+from salesflow.projection.batch import Batch
+from salesflow.projection.rows import (
+    Item,
+    Rejection,
+    RejectReason,
+    dead_letter_row,
+    outcome_rows,
+    pending_row,
+)
+from salesflow.projection.writer import Written, write_batch
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LAG_REPORT_SECONDS = 5.0
-# SQLAlchemy wraps the driver's errors; the writer's COPY path uses the driver directly, so its own
-# errors count as well: any database error retries the same batch, as before.
-RETRYABLE_DB_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    DBAPIError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    OSError,
-    ConnectionError,
-)
+# After a stop request, a write under way gets this long to finish before it is abandoned (rolled
+# back, its records read again on restart): a healthy write ends well within it, a hung one does not.
+STOP_GRACE_SECONDS = 3.0
+MAX_BACKOFF_EXPONENT = 30
+
+
+class Stopped(Exception):
+    """A stop was requested before the batch was written: its offsets must not be committed."""
 
 
 class Projection:
@@ -47,6 +56,7 @@ class Projection:
         self.engine = engine
         self.metrics = metrics
         self.topics = settings.topics
+        self.retry = db_retry_policy(settings)
         self._stopping = asyncio.Event()
 
     def consumer(self) -> AIOKafkaConsumer:
@@ -82,7 +92,11 @@ class Projection:
                 records = [record for batch in polled.values() for record in batch]
                 if not records:
                     continue
-                await self._write_until_done(self.batch_of(records))
+                try:
+                    await self.write_all(self.items_of(records))
+                except Stopped:
+                    log.info("stop requested before the batch was written; its offsets stay uncommitted")
+                    break
                 for record in records:
                     lag.processed(record.topic, record.partition, record.offset, record.timestamp / 1000)
                 try:
@@ -102,32 +116,94 @@ class Projection:
         positions = {(tp.topic, tp.partition): await consumer.position(tp) for tp in assigned}
         lag.report({(tp.topic, tp.partition): end for tp, end in ends.items()}, positions, time.time())
 
-    def batch_of(self, records: list[ConsumerRecord]) -> Batch:
-        batch = Batch()
+    def items_of(self, records: list[ConsumerRecord]) -> list[Item]:
+        """Each record as what it writes; a source record that is no event writes nothing."""
+        items: list[Item] = []
         for record in records:
             rec = RecordIn.from_consumer_record(record)
             if rec.topic == self.topics.outcomes:
-                batch.add_outcome(rec)
+                items.append(outcome_rows(rec))
             elif rec.topic == self.topics.deadletter:
-                batch.add_dead_letter(rec)
-            else:
-                batch.add_source(rec, self.settings.max_event_bytes)
-        return batch
+                items.append(dead_letter_row(rec))
+            elif (pending := pending_row(rec, self.settings.max_event_bytes)) is not None:
+                items.append(pending)
+        return items
 
-    async def _write_until_done(self, batch: Batch) -> None:
+    async def write_all(self, items: list[Item]) -> None:
+        """Write every item or keep it as rejected. A part that fails on data is split in two until
+        the one record it fails on is found; raises ``Stopped`` if a stop comes first."""
+        parts = [items]
+        while parts:
+            part = parts.pop(0)
+            try:
+                written = await self._write_retrying(Batch.of(part))
+            except Exception as exc:
+                if classify_db_error(exc) != "data" or (len(part) == 1 and isinstance(part[0], Rejection)):
+                    raise
+                if len(part) > 1:
+                    middle = len(part) // 2
+                    parts[0:0] = [part[:middle], part[middle:]]
+                else:
+                    parts.insert(0, [_rejection(part[0], exc)])
+                continue
+            self._count(written)
+
+    async def _write_retrying(self, batch: Batch) -> Written:
+        """The batch written; an unavailable database is retried (the settings' backoff) until a stop."""
         attempt = 0
         while True:
             started = time.perf_counter()
             try:
-                written = await write_batch(self.engine, batch)
-            except RETRYABLE_DB_ERRORS as exc:
+                written = await self._unless_stopped(write_batch(self.engine, batch))
+            except Stopped:
+                raise
+            except Exception as exc:
+                if classify_db_error(exc) != "transient":
+                    raise
                 attempt += 1
                 self.metrics.projection_write_errors.inc()
-                delay = random.uniform(0, min(10.0, 0.2 * 2**attempt))
+                delay = self.retry.delay(min(attempt, MAX_BACKOFF_EXPONENT))
                 log.warning("projection write failed (attempt %d), retrying in %.1fs: %s", attempt, delay, exc)
-                await asyncio.sleep(delay)
+                if await sleep_unless_stopped(delay, self._stopping):
+                    raise Stopped from exc
                 continue
             self.metrics.projection_batch_duration.observe(time.perf_counter() - started)
-            for table, count in written.items():
-                self.metrics.projection_rows.labels(table).inc(count)
-            return
+            return written
+
+    async def _unless_stopped(self, write: Coroutine[Any, Any, Written]) -> Written:
+        """The write's result; after a stop request it gets ``STOP_GRACE_SECONDS``, then is abandoned."""
+        task = asyncio.ensure_future(write)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise Stopped
+            return task.result()
+        finally:
+            stopping.cancel()
+
+    def _count(self, written: Written) -> None:
+        for table, count in written.rows.items():
+            self.metrics.projection_rows.labels(table).inc(count)
+        for rejection in written.rejected:
+            self.metrics.projection_rejected_records.labels(rejection.reason.value).inc()
+            log.warning(
+                "projection rejected %s[%d]@%d (%s): %s",
+                rejection.record.topic,
+                rejection.record.partition,
+                rejection.record.offset,
+                rejection.reason.value,
+                rejection.error[:300],
+            )
+
+
+def _rejection(item: Item, exc: BaseException) -> Rejection:
+    """The one record a data error was narrowed down to, kept as ``invalid_value``."""
+    assert not isinstance(item, Rejection)
+    error = f"{type(exc).__name__}: {exc}"
+    return Rejection(item.record, RejectReason.INVALID_VALUE, error, item.event_id, item.tenant_id)

@@ -6,6 +6,10 @@ nothing, so `replay_count` is not bumped twice when a batch is re-read after a c
 event are replaced as a set, so a replay recomputes them (a fixed handler's facts overwrite a broken
 one's) instead of adding to them.
 
+An event belongs to the tenant that first sent its id: every upsert is guarded so that a record of
+another tenant never touches the row (its status, payload or facts), and such records come back as
+``id_conflict`` rejections, written to ``rejected_records`` in the same transaction.
+
 How: the batch's rows go by binary ``COPY`` into temporary staging tables, and one
 ``INSERT ... SELECT ... ON CONFLICT`` per kind moves them into ``events``; the facts of the applied
 outcomes are copied straight into their tables once the old ones are deleted. Executing the upserts
@@ -16,7 +20,9 @@ upsert rules, written once below, are the same for one row or a batch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -24,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.db.schema import FACT_TABLES
 from salesflow.domain.outcome import EventStatus
-from salesflow.projection.rows import Batch, dead_lettered_event_row, fact_rows
+from salesflow.projection.batch import Batch, conflict
+from salesflow.projection.rejects import INSERT_REJECTED, rejected_row
+from salesflow.projection.rows import FACT_COLUMNS, DeadLetterRow, Rejection, dead_lettered_event_row, fact_rows
 
 PENDING = EventStatus.PENDING.value
 DEAD_LETTERED = EventStatus.DEAD_LETTERED.value
@@ -68,7 +76,15 @@ DEAD_LETTER_COLUMNS = (
     "headers",
     "original_timestamp",
 )
-DEAD_LETTERED_COLUMNS = ("id", "status", "error_message", "source_topic", "source_partition", "source_offset")
+DEAD_LETTERED_COLUMNS = (
+    "id",
+    "tenant_id",
+    "status",
+    "error_message",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+)
 
 # Staging tables live per connection and are emptied by every commit.
 STAGING = (
@@ -81,11 +97,15 @@ def _cols(columns: Sequence[str]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
+# A row without a tenant (made by a dead letter whose bytes named none) is claimed by the first tenant.
+SAME_OWNER = "(events.tenant_id IS NULL OR events.tenant_id = EXCLUDED.tenant_id)"
+
 # Only fills in what an earlier outcome could not know (the payload); never touches the status.
 UPSERT_PENDING = f"""
 INSERT INTO events ({_cols(PENDING_COLUMNS)}) SELECT {_cols(PENDING_COLUMNS)} FROM stage_pending
-ON CONFLICT (id) DO UPDATE SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at
-WHERE events.payload IS NULL
+ON CONFLICT (id) DO UPDATE SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at,
+    tenant_id = EXCLUDED.tenant_id
+WHERE events.payload IS NULL AND {SAME_OWNER}
 """
 
 _OUTCOME_SET = ", ".join(
@@ -95,10 +115,18 @@ _OUTCOME_SET = ", ".join(
 APPLY_OUTCOMES = f"""
 INSERT INTO events ({_cols(OUTCOME_COLUMNS)}) SELECT {_cols(OUTCOME_COLUMNS)} FROM stage_outcomes
 ON CONFLICT (id) DO UPDATE SET {_OUTCOME_SET}
-WHERE events.status IN ('{PENDING}', '{DEAD_LETTERED}') OR events.processed_at < EXCLUDED.processed_at
+WHERE (events.status IN ('{PENDING}', '{DEAD_LETTERED}') OR events.processed_at < EXCLUDED.processed_at)
+    AND {SAME_OWNER}
 RETURNING id
 """
 
+
+def _conflicts(stage: str) -> str:
+    """The staged ids whose row (after the upsert: another writer's insert is seen) is another tenant's."""
+    return f"SELECT s.id FROM {stage} s JOIN events e ON e.id = s.id WHERE e.tenant_id IS DISTINCT FROM s.tenant_id"
+
+
+OWNERS = "SELECT id, tenant_id FROM events WHERE id = ANY($1::uuid[]) AND tenant_id IS NOT NULL"
 INSERT_DEAD_LETTER = f"""
 INSERT INTO dead_letters ({_cols(DEAD_LETTER_COLUMNS)})
 VALUES ({", ".join(f"${i}" for i in range(1, len(DEAD_LETTER_COLUMNS) + 1))})
@@ -108,24 +136,34 @@ MARK_DEAD_LETTERED = f"""
 INSERT INTO events ({_cols(DEAD_LETTERED_COLUMNS)})
 VALUES ({", ".join(f"${i}" for i in range(1, len(DEAD_LETTERED_COLUMNS) + 1))})
 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, error_message = EXCLUDED.error_message
-WHERE events.status = '{PENDING}'
+WHERE events.status = '{PENDING}' AND events.tenant_id IS NOT DISTINCT FROM EXCLUDED.tenant_id
 """
 
 
-async def write_batch(engine: AsyncEngine, batch: Batch) -> dict[str, int]:
-    """Write the batch; returns the rows written per table (for metrics)."""
-    written: dict[str, int] = {}
+@dataclass
+class Written:
+    """What one write did: rows per table (for metrics) and the records kept aside, with why."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+async def write_batch(engine: AsyncEngine, batch: Batch) -> Written:
+    """Write the batch in one transaction: all of it, or nothing (then the error is raised)."""
+    written = Written(rejected=list(batch.rejected))
     async with engine.connect() as conn:
         # The driver's own connection, for COPY; the transaction is asyncpg's, so all or nothing.
-        pg: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+        pg = cast("asyncpg.Connection[asyncpg.Record]", (await conn.get_raw_connection()).driver_connection)
         async with pg.transaction():
             await pg.execute(STAGING)
             if batch.pending:
-                written["events.pending"] = await _upsert_pending(pg, list(batch.pending.values()))
+                await _upsert_pending(pg, batch, written)
             if batch.outcomes:
-                written.update(await _apply_outcomes(pg, batch))
+                await _apply_outcomes(pg, batch, written)
             if batch.dead_letters:
-                written.update(await _record_dead_letters(pg, batch.dead_letters))
+                await _record_dead_letters(pg, batch.dead_letters, written)
+            if written.rejected:
+                await pg.executemany(INSERT_REJECTED, [rejected_row(r) for r in written.rejected])
     return written
 
 
@@ -133,36 +171,55 @@ def _records(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[
     return [tuple(row.get(c) for c in columns) for row in rows]
 
 
-async def _upsert_pending(pg: asyncpg.Connection, rows: list[dict[str, Any]]) -> int:
+async def _upsert_pending(pg: asyncpg.Connection, batch: Batch, written: Written) -> None:
+    rows = [p.row for p in batch.pending.values()]
     await pg.copy_records_to_table("stage_pending", records=_records(rows, PENDING_COLUMNS), columns=PENDING_COLUMNS)
     await pg.execute(UPSERT_PENDING)
-    return len(rows)
+    conflicts = {row["id"] for row in await pg.fetch(_conflicts("stage_pending"))}
+    written.rejected += [conflict(batch.pending[i]) for i in conflicts]
+    written.rows["events.pending"] = len(rows) - len(conflicts)
 
 
-async def _apply_outcomes(pg: asyncpg.Connection, batch: Batch) -> dict[str, int]:
+async def _apply_outcomes(pg: asyncpg.Connection, batch: Batch, written: Written) -> None:
     rows = [o.event for o in batch.outcomes.values()]
     await pg.copy_records_to_table("stage_outcomes", records=_records(rows, OUTCOME_COLUMNS), columns=OUTCOME_COLUMNS)
     applied = {row["id"] for row in await pg.fetch(APPLY_OUTCOMES)}
-    written = {"events.outcome": len(applied)}
+    conflicts = {row["id"] for row in await pg.fetch(_conflicts("stage_outcomes"))}
+    written.rejected += [conflict(batch.outcomes[i]) for i in conflicts]
+    written.rows["events.outcome"] = len(applied)
     if not applied:
-        return written
+        return
     facts = fact_rows([o for o in batch.outcomes.values() if o.event_id in applied])
     ids = list(applied)
     for kind, table in FACT_TABLES.items():
         await pg.execute(f"DELETE FROM {table.name} WHERE event_id = ANY($1::uuid[])", ids)
         if facts.get(kind):
-            columns = list(facts[kind][0])
+            columns = FACT_COLUMNS[kind]
             await pg.copy_records_to_table(table.name, records=_records(facts[kind], columns), columns=columns)
-            written[table.name] = len(facts[kind])
-    return written
+            written.rows[table.name] = len(facts[kind])
 
 
-async def _record_dead_letters(pg: asyncpg.Connection, rows: list[Mapping[str, Any]]) -> dict[str, int]:
+async def _record_dead_letters(pg: asyncpg.Connection, items: list[DeadLetterRow], written: Written) -> None:
+    ids = list({d.event_id for d in items if d.event_id is not None})
+    owners: dict[UUID, str] = {row["id"]: row["tenant_id"] for row in await pg.fetch(OWNERS, ids)} if ids else {}
+    kept: list[DeadLetterRow] = []
+    for item in items:
+        owner = owners.get(item.event_id) if item.event_id is not None else None
+        # One that names no tenant is kept as a dead letter, but marks no owned row (the guard below).
+        if owner is not None and item.tenant_id is not None and owner != item.tenant_id:
+            written.rejected.append(conflict(item))
+        else:
+            kept.append(item)
+    if not kept:
+        return
     await pg.executemany(
         INSERT_DEAD_LETTER,
-        [tuple(orjson.dumps(r[c]).decode() if c == "headers" else r[c] for c in DEAD_LETTER_COLUMNS) for r in rows],
+        [
+            tuple(orjson.dumps(d.row[c]).decode() if c == "headers" else d.row[c] for c in DEAD_LETTER_COLUMNS)
+            for d in kept
+        ],
     )
-    with_id = {r["event_id"]: dead_lettered_event_row(r) for r in rows if r["event_id"] is not None}
-    if with_id:
-        await pg.executemany(MARK_DEAD_LETTERED, _records(list(with_id.values()), DEAD_LETTERED_COLUMNS))
-    return {"dead_letters": len(rows)}
+    marks = {d.event_id: dead_lettered_event_row(d) for d in kept if d.event_id is not None}
+    if marks:
+        await pg.executemany(MARK_DEAD_LETTERED, _records(list(marks.values()), DEAD_LETTERED_COLUMNS))
+    written.rows["dead_letters"] = len(kept)

@@ -55,6 +55,24 @@ def dead_letters(spec: Spec) -> Rule:
     }
 
 
+def rejected_records(spec: Spec) -> Rule:
+    """The projection kept records aside (``rejected_records``): each is an event not in Postgres."""
+    w = spec.alerts.rejected_records_window
+    return {
+        "alert": "SalesflowProjectionRejectedRecords",
+        "expr": f"sum by (reason) (increase(salesflow_projection_rejected_records_total[{w}])) > 0",
+        "labels": {"severity": "ticket", "service": spec.service},
+        "annotations": {
+            "summary": "The projection rejected records ({{ $labels.reason }})",
+            "description": (
+                f"Records the projection could not write to Postgres and kept in rejected_records over {w}, "
+                f"with reason {{{{ $labels.reason }}}}: {{{{ $value | humanize }}}}."
+            ),
+            "runbook_url": spec.runbook_url("SalesflowProjectionRejectedRecords"),
+        },
+    }
+
+
 def down(spec: Spec, job: Job) -> Rule:
     """One instance of ``job`` fails its scrapes."""
     name = f"Salesflow{job.title}Down"
@@ -95,7 +113,7 @@ def metrics_absent(spec: Spec, job: Job) -> Rule:
 
 def service_group(spec: Spec) -> Group:
     """Every non-SLO alert, in one group."""
-    rules = [consumer_lag(spec), dead_letters(spec), outbox_backlog_old(spec)]
+    rules = [consumer_lag(spec), dead_letters(spec), rejected_records(spec), outbox_backlog_old(spec)]
     for job in spec.jobs:
         rules += [down(spec, job), metrics_absent(spec, job)]
     return {"name": f"{spec.service}-service-alerts", "rules": rules}

@@ -104,6 +104,7 @@ class ServiceAlerts(_Model):
     dead_letter_ratio: float = Field(gt=0, lt=1)
     dead_letter_window: Duration
     dead_letter_for: Duration
+    rejected_records_window: Duration = "15m"  # any record the projection rejected within it
     down_for: Duration
     absent_for: Duration
 

@@ -1,15 +1,15 @@
 """handler_effects: one idempotency record per (handler, tenant, event) for handlers with side effects
 
-Revision ID: 0003_handler_effects
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_handler_effects"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

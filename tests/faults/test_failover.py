@@ -64,7 +64,15 @@ class Pipeline:
     def fault_now(self) -> tuple[float, datetime]:
         return time.monotonic(), datetime.now(UTC)
 
-    async def report(self, name: str, since: float, since_wall: datetime, stamp: str, **figures: Any) -> Verdict:
+    async def report(
+        self,
+        name: str,
+        since: float,
+        since_wall: datetime,
+        stamp: str,
+        supervisor: Supervisor | None = None,
+        **figures: Any,
+    ) -> Verdict:
         await self.run.producing
         try:
             recovery = await settle(self.run.engine, self.run.workload, timeout=SETTLE_SECONDS)
@@ -72,6 +80,8 @@ class Pipeline:
             print(f"[fault] {name}: not final after the wait, per source partition:", await not_final(self.run.engine))
             raise
         verdict = await check(self.run.engine, self.run.workload.events, self.run.workload.acknowledged)
+        if supervisor is not None:
+            figures["restarts"] = supervisor.restarts  # counted now, after the restarts happened
         await self.watch.stop()
         end = datetime.now(UTC)
         before = await delays(self.run.engine, self.load_started + timedelta(seconds=2), since_wall, stamp)
@@ -148,7 +158,7 @@ async def test_one_of_two_workers_killed_with_sigkill(
     else:
         supervisor.retire(victim)  # SIGKILL, and left down
     name = "failover: worker SIGKILL, " + ("restarted" if comes_back else "stays down")
-    verdict = await pipeline.report(name, since, since_wall, "processed_at", restarts=supervisor.restarts)
+    verdict = await pipeline.report(name, since, since_wall, "processed_at", supervisor=supervisor)
     assert_clean(verdict)
 
 

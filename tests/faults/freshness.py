@@ -17,7 +17,7 @@ STAMPS = ("processed_at", "updated_at")
 @dataclass
 class Delays:
     worst_freshness_s: float  # max(stamp - created_at) over the events that occurred in the window
-    stall_s: float  # max gap between consecutive stamps on one source partition, in the window
+    stall_s: float  # max gap between consecutive stamps on one source partition, ending in the window
     stalled_partition: str
 
     def figures(self, prefix: str = "") -> dict[str, str]:
@@ -29,9 +29,11 @@ class Delays:
 
 
 async def delays(engine: AsyncEngine, since: datetime, until: datetime, stamp: str = "processed_at") -> Delays:
-    """Delays of the processed events that occurred between ``since`` and ``until`` (wall clock, UTC).
-    Under a steady produce rate each partition is processed every few milliseconds, so its longest
-    gap is how long it stood still: for the partitions of a killed worker, the time to fail over."""
+    """The worst freshness of the processed events that occurred between ``since`` and ``until`` (wall
+    clock, UTC), and the longest gap between two events processed on one partition that ended in that
+    window (the gap over the fault included, whenever the events were produced). Under a steady
+    produce rate each partition is processed many times a second, so its longest gap is how long it
+    stood still: for the partitions of a killed worker, the time to fail over."""
     assert stamp in STAMPS
     window = {"since": since, "until": until}
     async with engine.connect() as conn:
@@ -53,9 +55,10 @@ async def delays(engine: AsyncEngine, since: datetime, until: datetime, stamp: s
                         SELECT source_topic, source_partition, {stamp},
                                lag({stamp}) OVER (PARTITION BY source_topic, source_partition ORDER BY {stamp})
                                    AS previous
-                        FROM events WHERE status = 'processed' AND created_at BETWEEN :since AND :until
+                        FROM events WHERE status = 'processed'
                     ) stamps
-                    WHERE previous IS NOT NULL ORDER BY gap DESC LIMIT 1
+                    WHERE previous IS NOT NULL AND {stamp} BETWEEN :since AND :until
+                    ORDER BY gap DESC LIMIT 1
                     """
                 ),
                 window,

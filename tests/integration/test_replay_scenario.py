@@ -240,20 +240,13 @@ class BrokenWorker(Service):
 
 
 async def fixed_handler_facts(events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
-    tables = {
-        "funnel": "funnel_facts",
-        "attribution": "attribution_touches",
-        "ai_action": "ai_action_facts",
-        "message": "message_facts",
-        "sequence_step": "sequence_step_facts",
-    }
     facts: dict[str, Counter[str]] = {table: Counter() for table in FACT_TABLES}
     for raw in events:
         event = decode_event(encode(raw), max_bytes=1 << 20)
         for handler in DEFAULT_REGISTRY.handlers_for(event.type):
-            for out in await handler.fn(event):
+            for out in await handler.fn(event) or ():
                 if isinstance(out, Fact):
-                    facts[tables[out.kind]][_row_key(out.model_dump(exclude={"kind"}))] += 1
+                    facts[out.table][_row_key(out.model_dump(exclude={"kind"}))] += 1
     return facts
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from salesflow.domain.events import CloudEvent, EventType
 from salesflow.domain.outputs import Output
 from salesflow.handlers.signature import PURE, HandlerSignature, OnReplay, analyse
 
 HandlerFn = Callable[..., Awaitable[Sequence[Output] | None]]
+# The decorators hand back the function as it was, so a handler keeps its own precise type.
+H = TypeVar("H", bound=HandlerFn)
 # A bound handler with dependencies: (event, replay) -> (its outputs, whether it ran).
 Invoker = Callable[[CloudEvent[Any], bool], Awaitable[tuple[list[Output], bool]]]
 
@@ -49,7 +51,7 @@ class HandlerRegistry:
 
     def register(
         self, event_type: EventType, *, name: str | None = None, on_replay: OnReplay | None = None
-    ) -> Callable[[HandlerFn], HandlerFn]:
+    ) -> Callable[[H], H]:
         """Register ``fn`` for ``event_type``. Its parameters are checked now: an unknown dependency
         raises ``HandlerDependencyError``. ``on_replay``: on a replay, run it again ("recompute": its
         writes must be idempotent, e.g. upserts) or never again once applied ("skip"); the default is
@@ -57,7 +59,7 @@ class HandlerRegistry:
         if on_replay not in (None, "recompute", "skip"):
             raise ValueError(f"on_replay={on_replay!r}: use 'recompute' or 'skip'")
 
-        def decorate(fn: HandlerFn) -> HandlerFn:
+        def decorate(fn: H) -> H:
             handler_name = name or f"{(fn.__module__ or '?').rsplit('.', 1)[-1]}.{fn.__name__}"
             if any(h.name == handler_name for h in self._by_type[event_type]):
                 raise ValueError(f"handler {handler_name!r} is already registered for {event_type}")
@@ -110,6 +112,6 @@ DEFAULT_REGISTRY = HandlerRegistry()
 
 def register_event_handler(
     event_type: EventType, *, name: str | None = None, on_replay: OnReplay | None = None
-) -> Callable[[HandlerFn], HandlerFn]:
+) -> Callable[[H], H]:
     """Register a handler for ``event_type`` in the default registry (see ``HandlerRegistry.register``)."""
     return DEFAULT_REGISTRY.register(event_type, name=name, on_replay=on_replay)

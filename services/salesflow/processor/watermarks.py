@@ -48,11 +48,13 @@ class ReplayWatermarks:
                 self.advance(topic, int(partition), int(value))
         self._dirty.clear()
 
-    def pending_records(self) -> list[RecordOut]:
-        """The marks that moved since the last call, as records for the compacted topic."""
+    def pending_records(self, partitions: Iterable[Partition] | None = None) -> list[RecordOut]:
+        """The marks that moved since the last call (of ``partitions``, or all), as records for the
+        compacted topic. Each engine's ledger asks for its own partitions only."""
+        wanted = self._dirty if partitions is None else self._dirty.intersection(partitions)
         records = [
             RecordOut(topic=self.topic, key=f"{self.group}|{t}|{p}".encode(), value=str(self._marks[(t, p)]).encode())
-            for t, p in sorted(self._dirty)
+            for t, p in sorted(wanted)
         ]
-        self._dirty.clear()
+        self._dirty.difference_update(wanted)
         return records

@@ -16,6 +16,7 @@ import functools
 import logging
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -105,7 +106,7 @@ class BatchEngine:
             self._report_lag()
             self._last_lag = now
 
-    def _produce(self, out: RecordOut, on_delivery: functools.partial[None]) -> None:
+    def _produce(self, out: RecordOut, on_delivery: Callable[[KafkaError | None, Message], None]) -> None:
         while True:
             try:
                 self.producer.produce(out.topic, out.value, out.key, headers=list(out.headers), on_delivery=on_delivery)
@@ -123,8 +124,9 @@ class BatchEngine:
         if error is not None:
             self.ledger.failed(DeliveryFailed(f"watermark {message.key()!r}: {error}"))
             return
-        topic, _, partition = (message.key() or b"").decode().removeprefix(f"{self.processor.group}|").rpartition("|")
-        self.ledger.mark_written(topic, int(partition), int(message.value() or b"-1"))
+        parsed = self.processor.watermarks.parse(message.key(), message.value())
+        if parsed is not None:
+            self.ledger.mark_written(*parsed)
 
     def _write_marks(self) -> None:
         """Move the watermarks of what is settled and publish them (their acks free the commits)."""
@@ -136,11 +138,11 @@ class BatchEngine:
             marks.advance(topic, partition, offset)
         records = marks.pending_records(settled)
         for record in records:
-            self._produce(record, functools.partial(self._mark_delivered))
+            self._produce(record, self._mark_delivered)
         # A mark that did not move (a replay below it) is already written: nothing to wait for.
         moved = {record.key for record in records}
         for (topic, partition), offset in settled.items():
-            if f"{self.processor.group}|{topic}|{partition}".encode() not in moved:
+            if marks.key(topic, partition) not in moved:
                 self.ledger.mark_written(topic, partition, offset)
 
     def _commit(self, *, asynchronous: bool) -> None:

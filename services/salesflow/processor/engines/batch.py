@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # Source records read but not yet settled: bounds memory under a backlog (backpressure).
 MAX_IN_FLIGHT = 20_000
 COMMIT_INTERVAL_SECONDS = 0.5
+IN_FLIGHT_WAIT_SECONDS = 0.002
 LAG_REPORT_SECONDS = 5.0
 DRAIN_SECONDS = 10.0
 
@@ -79,8 +80,9 @@ class BatchEngine:
             self._loop.close()
 
     def _step(self) -> None:
-        # Without records in flight, wait for some; with some, just look, then serve the deliveries.
-        wait = self.settings.processor_batch_seconds if self.ledger.in_flight() == 0 else 0.0
+        # Without records in flight, wait for some; with some, wait briefly (never spin on a core),
+        # then serve the deliveries.
+        wait = self.settings.processor_batch_seconds if self.ledger.in_flight() == 0 else IN_FLIGHT_WAIT_SECONDS
         messages = self.consumer.consume(self.settings.processor_batch_size, wait)
         records = [record_in(m) for m in messages if not self._consume_error(m)]
         if records:

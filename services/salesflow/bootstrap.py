@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
+from typing import TYPE_CHECKING
 
-import faust
 from prometheus_client import start_http_server
 
 from salesflow import logs
@@ -17,10 +17,12 @@ from salesflow.db.engine import create_engine
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.engines.faust_engine import create_app
 from salesflow.processor.pipeline import EventProcessor
 from salesflow.projection.service import Projection
 from salesflow.settings import Settings
+
+if TYPE_CHECKING:  # each engine's client library is imported only when that engine runs
+    import faust
 
 
 def build_processor(
@@ -49,6 +51,8 @@ def import_handler_modules(settings: Settings) -> None:
 def build_worker_app(
     settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY
 ) -> tuple[faust.App, PipelineMetrics]:
+    from salesflow.processor.engines.faust_engine import create_app
+
     import_handler_modules(settings)
     metrics = PipelineMetrics()
     return create_app(settings, build_processor(settings, metrics, registry)), metrics
@@ -78,6 +82,8 @@ def run_batch_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
 
 def run_faust_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
     """The Faust engine: a Faust worker with one agent per source topic."""
+    import faust
+
     # A loop of its own, made current before the app exists, so Faust's signal handlers (graceful
     # SIGTERM) are installed on the loop that runs, whatever ran before in this process.
     loop = asyncio.new_event_loop()

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 TARGETS = {
+    "batch_events_per_s": (">=", 30_000.0),
+    "faust_vs_bare_ratio": (">=", 0.7),
     "processor_vs_raw_consume_ratio": (">=", 0.5),
     "projection_vs_copy_ratio": (">=", 0.5),
     "e2e_p99_ms@5000": ("<=", 100.0),
@@ -61,9 +63,11 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| measure | pipeline | raw limit | ratio |",
         "| --- | --- | --- | --- |",
-        f"| processor, events/s (1 worker) | {_f(report['processor_events_per_s'])} | "
+        f"| processor ({report.get('default_engine', 'faust')} engine, the default), events/s (1 worker) "
+        f"| {_f(report['processor_events_per_s'])} | "
         f"{_f(report['raw_consume_events_per_s'])} (bare aiokafka consumer) | "
         f"{_f(report['processor_vs_raw_consume_ratio'], 3)} |",
+        *_engine_rows(report),
         f"| projection, rows/s | {_f(report['projection_rows_per_s'])} | "
         f"{_f(report['raw_copy_rows_per_s'])} (asyncpg COPY) | {_f(report['projection_vs_copy_ratio'], 3)} |",
         "",
@@ -91,6 +95,20 @@ def markdown(report: dict[str, Any]) -> str:
         shown = "-" if value is None else f"{value:,.3g}" if isinstance(value, float) else str(value)
         lines.append(f"| {name} {check['target']} | {shown} | {_met(check['met'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _engine_rows(report: dict[str, Any]) -> list[str]:
+    engines = report.get("engines_events_per_s")
+    if not engines:
+        return []
+    bare = report["faust_bare_events_per_s"]
+    rows = [f"| bare Faust agent that only acks, events/s | {_f(bare)} | - | - |"]
+    for name, eps in engines.items():
+        engine, _, times = name.partition("_x")
+        label = f"{engine} engine, events/s ({times or 1} worker{'s, sum' if times else ''})"
+        against = f"{_f(eps / bare, 2)} x bare Faust" if bare and engine == "faust" and not times else "-"
+        rows.append(f"| {label} | {_f(eps)} | - | {against} |")
+    return rows
 
 
 def _met(met: bool | None) -> str:

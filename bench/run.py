@@ -1,6 +1,7 @@
 """``python -m bench``: every measure of ``bench/README.md`` in one run, against the local stack.
 
-Order: load the source topics once; raw consume, then the processor (repeats each); copy the sources
+Order: load the source topics once; raw consume, then the bare Faust agent and each worker engine
+alone and as two processes, interleaved (repeats each); copy the sources
 and one run's outcomes to the projection's topics; raw COPY, then the projection (repeats each); then
 end-to-end latency at each produce rate with both services running. Reports in ``--out``.
 """
@@ -19,8 +20,12 @@ from typing import Any
 
 from bench import kafka_io, latency, report, throughput
 from bench.stack import BenchStack, environment
+from salesflow.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Worker variants measured side by side: (engine, worker processes). Two processes: their sum.
+ENGINE_VARIANTS = {"faust": ("faust", 1), "batch": ("batch", 1), "faust_x2": ("faust", 2), "batch_x2": ("batch", 2)}
+DEFAULT_ENGINE = str(Settings.model_fields["worker_engine"].default)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -65,10 +70,21 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.repeats):
             raw_consume.append(await kafka_io.raw_consume(source, args.events))
             log(f"raw consume: {raw_consume[-1]:,.0f} events/s")
-        processor = []
+        # Both engines, alone and two processes each, and the bare Faust agent: interleaved, so a busy
+        # machine weighs on every variant alike.
+        runs: dict[str, list[throughput.ProcessorRun]] = {name: [] for name in ENGINE_VARIANTS}
+        faust_bare = []
         for _ in range(args.repeats):
-            processor.append(await throughput.processor_run(source, args.events, logs, timeout))
-            log(f"processor: {processor[-1].events_per_s:,.0f} events/s, peak RSS {processor[-1].peak_rss_mb:.0f} MB")
+            try:
+                faust_bare.append(await throughput.faust_bare_run(source, args.events, logs, timeout))
+                log(f"bare Faust agent (acks only): {faust_bare[-1]:,.0f} events/s")
+            except (TimeoutError, RuntimeError) as exc:  # reported as not measured, the rest goes on
+                log(f"bare Faust agent: no figure ({exc!r}); logs in {logs}")
+            for name, (engine, workers) in ENGINE_VARIANTS.items():
+                run = await throughput.processor_run(source, args.events, logs, timeout, engine=engine, workers=workers)
+                runs[name].append(run)
+                log(f"processor {name}: {run.events_per_s:,.0f} events/s, peak RSS {run.peak_rss_mb:.0f} MB")
+        processor = runs[DEFAULT_ENGINE]
 
         target = await stack.settings("proj")
         source_ends = await kafka_io.end_offsets(source, source.topics.sources)
@@ -111,7 +127,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "partitions": source.topic_partitions,
         "repeats": args.repeats,
         "raw_consume_events_per_s": round(median(raw_consume)),
+        "default_engine": DEFAULT_ENGINE,
         "processor_events_per_s": round(processor_eps),
+        "engines_events_per_s": {name: round(median([r.events_per_s for r in rs])) for name, rs in runs.items()},
+        "engines_peak_rss_mb": {name: round(max(r.peak_rss_mb for r in rs), 1) for name, rs in runs.items()},
+        "batch_events_per_s": round(median([r.events_per_s for r in runs["batch"]])),
+        "faust_bare_events_per_s": round(median(faust_bare)) if faust_bare else None,
+        "faust_vs_bare_ratio": (
+            round(median([r.events_per_s for r in runs["faust"]]) / median(faust_bare), 3) if faust_bare else None
+        ),
         "processor_vs_raw_consume_ratio": round(processor_eps / median(raw_consume), 4),
         "raw_copy_rows_per_s": round(median(raw_copy)),
         "projection_rows_per_s": round(projection_rps),
@@ -126,6 +150,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "runs": {
             "raw_consume_events_per_s": [round(x) for x in raw_consume],
             "processor_events_per_s": [round(p.events_per_s) for p in processor],
+            "faust_bare_events_per_s": [round(x) for x in faust_bare],
+            **{f"{name}_events_per_s": [round(r.events_per_s) for r in rs] for name, rs in runs.items()},
             "raw_copy_rows_per_s": [round(x) for x in raw_copy],
             "projection_rows_per_s": [round(p.rows_per_s) for p in projection],
         },

@@ -8,6 +8,9 @@ the service's steady work, not the load. Start and end are taken from the data i
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from salesflow.domain.records import RecordIn
 from salesflow.projection.batch import Batch
 from salesflow.projection.rows import fact_rows, outcome_rows, pending_row
 from salesflow.settings import Settings
+from tests.harness import settings_env
 
 PROJECTION_TABLES = ("events", *(t.name for t in FACT_TABLES.values()), "dead_letters")
 
@@ -34,23 +38,34 @@ class ProcessorRun:
     outcomes_stop: Offsets
 
 
-async def processor_run(source: Settings, count: int, logs: Path, timeout: float) -> ProcessorRun:
-    """One worker process, a fresh consumer group, ``count`` events already on the source topics:
-    events/s from the first outcome record to the last (their timestamps are the worker's sends)."""
+async def processor_run(
+    source: Settings, count: int, logs: Path, timeout: float, *, engine: str = "faust", workers: int = 1
+) -> ProcessorRun:
+    """``workers`` worker processes of ``engine``, a fresh consumer group, ``count`` events already on
+    the source topics: events/s (their sum) from the first outcome record to the last (their
+    timestamps are the workers' sends)."""
     tag = uuid.uuid4().hex[:6]
     settings = source.model_copy(
         update={
             "processor_group": f"{source.processor_group}-{tag}",
             "worker_data_dir": f"{source.worker_data_dir}-{tag}",
+            "worker_engine": engine,
         }
     )
     outcomes = settings.topics.outcomes
     start = await kafka_io.end_offsets(settings, [outcomes])
-    worker = services.start("worker", settings, logs / f"worker-{tag}")
+    running = [
+        services.start(
+            "worker",
+            settings.model_copy(update={"worker_data_dir": f"{settings.worker_data_dir}-{n}"}),
+            logs / f"worker-{tag}-{n}",
+        )
+        for n in range(workers)
+    ]
     try:
         seen, first_ms, last_ms = await kafka_io.count_until(settings, outcomes, start, count, timeout)
     finally:
-        peak = worker.stop()
+        peak = max(worker.stop() for worker in running)
     stop = await kafka_io.end_offsets(settings, [outcomes])
     return ProcessorRun((seen - 1) / max((last_ms - first_ms) / 1000, 1e-3), peak, start, stop)
 
@@ -149,3 +164,30 @@ async def _wait_for_rows(conn: Any, events: int, facts: int, timeout: float) -> 
             return time.time()
         await asyncio.sleep(0.2)
     raise TimeoutError(f"the projection wrote {final} of {events} final events in {timeout:.0f}s")
+
+
+async def faust_bare_run(source: Settings, count: int, logs: Path, timeout: float) -> float:
+    """The bare Faust agent (``bench.faust_bare``) on the same records, a fresh group: events/s."""
+    tag = uuid.uuid4().hex[:6]
+    settings = source.model_copy(
+        update={"processor_group": f"bare-{tag}", "worker_data_dir": f"{source.worker_data_dir}-bare-{tag}"}
+    )
+    out = logs / f"faust-bare-{tag}.log"
+    process = await asyncio.to_thread(_spawn_bare, count, settings, out)
+    try:
+        await asyncio.wait_for(asyncio.to_thread(process.wait), timeout)
+    except TimeoutError:
+        process.kill()
+        raise
+    found = re.search(r"events_per_s=(\d+)", await asyncio.to_thread(out.read_text, errors="replace"))
+    if not found:
+        raise RuntimeError(f"the bare Faust agent gave no figure; see {out}")
+    return float(found.group(1))
+
+
+def _spawn_bare(count: int, settings: Settings, out: Path) -> subprocess.Popen[bytes]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.faust_bare", str(count)], env=settings_env(settings), stdout=log, stderr=log
+        )

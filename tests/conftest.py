@@ -1,9 +1,14 @@
 """Shared fixtures. Kafka and Postgres come once per session from ``tests/infra.py``; each test gets
-its own topic prefix and consumer groups (factories), and the session its own database."""
+its own topic prefix and consumer groups (factories), and the session its own database.
+
+The suites that start a worker run once per engine (``worker_engine``): ``SALESFLOW_TEST_ENGINES``
+(comma-separated, default ``faust,batch``) says which.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -21,6 +26,36 @@ from tests.harness import Service
 from tests.infra import Endpoints, stack_endpoints
 
 SettingsFactory = Callable[..., Settings]
+
+# Modules whose tests start a worker process: each runs against every engine under test.
+ENGINE_SUITES = (
+    "tests/integration/test_pipeline.py",
+    "tests/integration/test_poison.py",
+    "tests/integration/test_replay_",
+    "tests/integration/test_dlq.py",
+    "tests/integration/test_security.py",
+    "tests/integration/test_engines.py",
+    "tests/faults/",
+)
+
+
+def engines_under_test() -> list[str]:
+    """The worker engines the engine suites run against (``SALESFLOW_TEST_ENGINES``)."""
+    return [e.strip() for e in os.environ.get("SALESFLOW_TEST_ENGINES", "faust,batch").split(",") if e.strip()]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the engine suites by engine, per module, so a module's worker fixtures are built
+    once per engine (and torn down before the next)."""
+    path = metafunc.definition.nodeid.split("::")[0]
+    if "worker_engine" in metafunc.fixturenames and any(path.startswith(s) for s in ENGINE_SUITES):
+        metafunc.parametrize("worker_engine", engines_under_test(), scope="module")
+
+
+@pytest.fixture(scope="module")
+def worker_engine() -> str:
+    """The engine of a worker started outside the engine suites: the settings' default."""
+    return str(Settings.model_fields["worker_engine"].default)
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +86,10 @@ async def _admin_sql(url: Any, sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def settings_factory(endpoints: Endpoints, database_url: str) -> SettingsFactory:
-    """Settings isolated per test: a unique topic prefix and consumer groups, the session database."""
+@pytest.fixture(scope="module")
+def settings_factory(endpoints: Endpoints, database_url: str, worker_engine: str) -> SettingsFactory:
+    """Settings isolated per test: a unique topic prefix and consumer groups, the session database,
+    and the module's worker engine."""
 
     def make(**overrides: Any) -> Settings:
         run = uuid.uuid4().hex[:8]
@@ -67,6 +103,7 @@ def settings_factory(endpoints: Endpoints, database_url: str) -> SettingsFactory
             "worker_metrics_port": 0,
             "projection_metrics_port": 0,
             "worker_data_dir": f"/tmp/salesflow-test-{run}",
+            "worker_engine": worker_engine,
         }
         return Settings(**{**values, **overrides})
 

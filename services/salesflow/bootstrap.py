@@ -62,15 +62,38 @@ def import_handler_modules(settings: Settings, registry: HandlerRegistry = DEFAU
 def build_worker_app(
     settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY
 ) -> tuple[faust.App, PipelineMetrics]:
-    from salesflow.processor.app import create_app
+    from salesflow.processor.engines.faust_engine import create_app
 
     import_handler_modules(settings, registry)
     metrics = PipelineMetrics()
     return create_app(settings, build_processor(settings, metrics, registry)), metrics
 
 
-def run_worker(settings: Settings) -> None:
-    """Run the Faust worker until SIGTERM/SIGINT; it stops fetching, finishes in-flight events, exits."""
+def run_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
+    """Run the worker with the configured engine (README "Engines") until SIGTERM/SIGINT: it stops
+    reading, delivers and commits what is in flight, and exits."""
+    if settings.worker_engine == "batch":
+        run_batch_worker(settings, registry)
+    else:
+        run_faust_worker(settings, registry)
+
+
+def run_batch_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
+    """The batch engine (librdkafka) on this thread; exits 1 if it stopped on a failure."""
+    from salesflow.processor.engines.batch import BatchEngine  # only this engine needs librdkafka
+
+    logs.configure(settings.log_level, settings.log_format)
+    settings = membership.with_instance_id(settings, "worker")  # static membership (README "Failover")
+    import_handler_modules(settings, registry)
+    metrics = PipelineMetrics()
+    start_http_server(settings.worker_metrics_port, registry=metrics.registry)
+    code = BatchEngine(settings, build_processor(settings, metrics, registry)).run()
+    if code:
+        raise SystemExit(code)
+
+
+def run_faust_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
+    """The Faust engine: a Faust worker with one agent per source topic."""
     import faust
 
     # A loop of its own, made current before the app exists, so Faust's signal handlers (graceful
@@ -80,7 +103,7 @@ def run_worker(settings: Settings) -> None:
     logs.configure(settings.log_level, settings.log_format)
     settings = membership.with_instance_id(settings, "worker")  # static membership (README "Failover")
     membership.exit_when_fenced(settings, "worker")
-    app, metrics = build_worker_app(settings)
+    app, metrics = build_worker_app(settings, registry)
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
     worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True, override_logging=False)
     worker.spinner = None  # a terminal spinner has no place in structured logs (and hides "Ready")

@@ -38,8 +38,9 @@ def fault_stack() -> Iterator[DedicatedStack]:
 
 
 @pytest.fixture
-async def fault_settings(fault_stack: DedicatedStack) -> Callable[..., Any]:
-    """A coroutine factory: settings on the fault stack with fresh topics and a fresh database."""
+async def fault_settings(fault_stack: DedicatedStack, worker_engine: str) -> Callable[..., Any]:
+    """A coroutine factory: settings on the fault stack with fresh topics and a fresh database, for the
+    engine under test (``worker_engine``, parametrized in ``tests/conftest.py``)."""
 
     async def make(**overrides: Any) -> Settings:
         run = uuid.uuid4().hex[:8]
@@ -57,6 +58,7 @@ async def fault_settings(fault_stack: DedicatedStack) -> Callable[..., Any]:
             "worker_metrics_port": 0,
             "projection_metrics_port": 0,
             "worker_data_dir": f"/tmp/salesflow-faults-{run}",
+            "worker_engine": worker_engine,
         }
         settings = Settings(**{**values, **overrides})
         await create_topics(settings)

@@ -41,7 +41,6 @@ VIEWS = ("funnel_daily", "ai_roi_daily", "attribution_daily")
 
 # The worker of step 1: the default handlers, two of them broken.
 BROKEN_WORKER = """
-import faust
 from salesflow import bootstrap
 from salesflow.handlers import DEFAULT_REGISTRY
 from salesflow.handlers.registry import HandlerRegistry
@@ -62,8 +61,7 @@ registry = HandlerRegistry()
 for event_type in DEFAULT_REGISTRY.table():
     for handler in DEFAULT_REGISTRY.handlers_for(event_type):
         registry.register(event_type, name=handler.name)(broken(handler))
-app, _ = bootstrap.build_worker_app(Settings(), registry)
-faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+bootstrap.run_worker(Settings(), registry)  # the engine of SALESFLOW_WORKER_ENGINE
 """
 
 

@@ -1,12 +1,13 @@
-"""One record in, the records to publish out: decoding, dispatch, the outcome, metrics.
+"""The batch core: records in, the records to publish out (per input record), metrics per batch.
 
-No Kafka here: the Faust edge (``processor.app``) reads and publishes, this decides.
+Decoding, replay detection (watermarks), dispatch, outcomes, commands and dead letters. No Kafka
+client here: the engines (``processor.engines``) read, publish and commit; this decides.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from salesflow.logs import record_fields
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.dispatch import DispatchResult, dispatch
 from salesflow.processor.records import command_record, dead_letter_record, outcome_record
+from salesflow.processor.tally import BatchTally, histogram_names
 from salesflow.processor.watermarks import ReplayWatermarks
 
 Clock = Callable[[], datetime]
@@ -61,6 +63,7 @@ class EventProcessor:
         self.clock = clock
         self.watermarks = watermarks or ReplayWatermarks(group, topics.watermarks)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._histograms = histogram_names(metrics)
 
     def _metric(self, metric: Any, *labels: str) -> Any:
         """The labelled child of ``metric``, looked up once: ``labels()`` takes a lock and builds its key
@@ -73,18 +76,30 @@ class EventProcessor:
 
     async def process(self, record: RecordIn) -> list[RecordOut]:
         """The records to publish for ``record``: never raises (the stream must go on)."""
-        self._metric(self.metrics.events_consumed, record.topic).inc()
+        [out] = await self.process_batch([record])
+        return out
+
+    async def process_batch(self, records: Sequence[RecordIn]) -> list[list[RecordOut]]:
+        """For each record, in order, the records to publish; the batch's metrics are applied once at
+        the end. Never raises for one record: a bad one becomes a dead letter, the others go on."""
+        tally = BatchTally()
+        out = [await self._process_one(record, tally) for record in records]
+        tally.apply(self.metrics, self._metric)
+        return out
+
+    async def _process_one(self, record: RecordIn, tally: BatchTally) -> list[RecordOut]:
+        tally.inc("events_consumed", record.topic)
         try:
-            return await self._process(record)
+            return await self._process(record, tally)
         except InvalidEvent as error:
-            return self._dead_letter(record, error)
+            return self._dead_letter(record, error, tally)
         except Exception as exc:
             log.exception("processing raised %s", type(exc).__name__, extra=record_fields(record))
-            error = InvalidEvent(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
-            return self._dead_letter(record, error)
+            bug = InvalidEvent(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
+            return self._dead_letter(record, bug, tally)
 
-    def _dead_letter(self, record: RecordIn, error: InvalidEvent) -> list[RecordOut]:
-        self.metrics.dead_letters.labels(error.reason.value).inc()
+    def _dead_letter(self, record: RecordIn, error: InvalidEvent, tally: BatchTally) -> list[RecordOut]:
+        tally.inc("dead_letters", error.reason.value)
         log.warning(
             "dead-lettered: %s",
             error.detail,
@@ -92,12 +107,12 @@ class EventProcessor:
         )
         return [dead_letter_record(record, error, self.group, self.topics)]
 
-    async def _process(self, record: RecordIn) -> list[RecordOut]:
+    async def _process(self, record: RecordIn, tally: BatchTally) -> list[RecordOut]:
         event = decode_event(record.value, record.headers, max_bytes=self.max_event_bytes)
         replay = self.is_replay(record)
         result = await dispatch(event, self.registry, self.policy, self.metrics, replay=replay)
         outcome = self._outcome(event, record, result, replay)
-        self._record_metrics(outcome, result)
+        self._record_metrics(outcome, result, tally)
         if result.failed:
             log.warning(
                 "event failed: %s",
@@ -135,15 +150,15 @@ class EventProcessor:
             replay=replay,
             position=SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset),
             handlers=tuple(result.reports),
-            facts=tuple(o for o in result.outputs if isinstance(o, Fact)),  # type: ignore[misc]
+            facts=tuple(o for o in result.outputs if isinstance(o, Fact)),
         )
 
-    def _record_metrics(self, outcome: Outcome, result: DispatchResult) -> None:
-        self._metric(self.metrics.events_processed, outcome.type, outcome.status.value).inc()
+    def _record_metrics(self, outcome: Outcome, result: DispatchResult, tally: BatchTally) -> None:
+        tally.inc("events_processed", outcome.type, outcome.status.value)
         if outcome.replay:
             # Replays recompute facts but must not count business metrics twice or burn the freshness SLO.
-            self._metric(self.metrics.replays, outcome.type).inc()
+            tally.inc("replays", outcome.type)
             return
         freshness = (outcome.processed_at - outcome.occurred_at).total_seconds()
-        self._metric(self.metrics.freshness, outcome.type).observe(max(freshness, 0.0))
-        self.metrics.observe(o for o in result.outputs if isinstance(o, Observation))
+        tally.observe("freshness", max(freshness, 0.0), outcome.type)
+        tally.business_observations((o for o in result.outputs if isinstance(o, Observation)), self._histograms)

@@ -30,29 +30,41 @@ class ReplayWatermarks:
             self._marks[(topic, partition)] = offset
             self._dirty.add((topic, partition))
 
+    def key(self, topic: str, partition: int) -> bytes:
+        """The compacted topic's key of a partition's mark, for this group."""
+        return f"{self.group}|{topic}|{partition}".encode()
+
+    def parse(self, key: bytes | None, value: bytes | None) -> tuple[str, int, int] | None:
+        """(topic, partition, offset) of a mark record of this group; None for anything else."""
+        if key is None or value is None:
+            return None
+        text = key.decode("utf-8", "replace")
+        if not text.startswith(f"{self.group}|"):
+            return None
+        topic, _, partition = text[len(self.group) + 1 :].rpartition("|")
+        if not (partition.isdigit() and value.isdigit()):
+            return None
+        return topic, int(partition), int(value)
+
     def mark(self, topic: str, partition: int) -> int | None:
         return self._marks.get((topic, partition))
 
     def load(self, records: Iterable[tuple[bytes | None, bytes | None]]) -> None:
         """Take the marks of this group from the compacted topic's records (later records win)."""
-        prefix = f"{self.group}|"
         for key, value in records:
-            if key is None or value is None:
-                continue
-            text = key.decode("utf-8", "replace")
-            if not text.startswith(prefix):
-                continue
-            topic, _, partition = text[len(prefix) :].rpartition("|")
-            if partition.isdigit() and value.isdigit():
+            parsed = self.parse(key, value)
+            if parsed is not None:
                 # Never move a mark back: this worker may already be past what the topic says.
-                self.advance(topic, int(partition), int(value))
+                self.advance(*parsed)
         self._dirty.clear()
 
-    def pending_records(self) -> list[RecordOut]:
-        """The marks that moved since the last call, as records for the compacted topic."""
+    def pending_records(self, partitions: Iterable[Partition] | None = None) -> list[RecordOut]:
+        """The marks that moved since the last call (of ``partitions``, or all), as records for the
+        compacted topic. Each engine's ledger asks for its own partitions only."""
+        wanted = self._dirty if partitions is None else self._dirty.intersection(partitions)
         records = [
-            RecordOut(topic=self.topic, key=f"{self.group}|{t}|{p}".encode(), value=str(self._marks[(t, p)]).encode())
-            for t, p in sorted(self._dirty)
+            RecordOut(topic=self.topic, key=self.key(t, p), value=str(self._marks[(t, p)]).encode())
+            for t, p in sorted(wanted)
         ]
-        self._dirty.clear()
+        self._dirty.difference_update(wanted)
         return records

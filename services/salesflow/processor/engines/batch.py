@@ -1,0 +1,238 @@
+"""The batch engine (``SALESFLOW_WORKER_ENGINE=batch``): the worker's edge on librdkafka.
+
+A plain synchronous loop: ``Consumer.consume(n, timeout)`` a batch, run it through the batch core
+(an event loop only for the handlers, which are coroutines), hand its records to librdkafka's
+idempotent producer (``acks=all``), and commit what the commit rule (``processor.commits``) frees:
+offsets whose records are acknowledged and whose watermarks are written, per partition in read
+order. The next batch is read while the previous one is still being delivered. A failed delivery
+stops the worker without committing past it. SIGTERM/SIGINT: stop reading, deliver what is in
+flight, write the marks, commit, leave the group, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from salesflow.domain.records import RecordOut
+from salesflow.kafka_admin import read_topic
+from salesflow.lag import LagTracker
+from salesflow.processor.commits import CommitLedger, Partition, Ticket
+from salesflow.processor.engines.librdkafka import consumer_config, producer_config, record_in
+from salesflow.processor.pipeline import EventProcessor
+from salesflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Source records read but not yet settled: bounds memory under a backlog (backpressure).
+MAX_IN_FLIGHT = 20_000
+COMMIT_INTERVAL_SECONDS = 0.5
+IN_FLIGHT_WAIT_SECONDS = 0.002
+LAG_REPORT_SECONDS = 5.0
+DRAIN_SECONDS = 10.0
+
+
+class DeliveryFailed(Exception):
+    """The broker refused or never acknowledged a record: its source offset must not be committed."""
+
+
+class BatchEngine:
+    """One consumer and one producer, driven by ``run()`` on the calling thread."""
+
+    def __init__(self, settings: Settings, processor: EventProcessor) -> None:
+        self.settings = settings
+        self.processor = processor
+        self.ledger = CommitLedger()
+        self.lag = LagTracker(processor.metrics, settings.processor_group)
+        self.stopping = False
+        self.ready = False
+        self._loop = asyncio.new_event_loop()  # only for the handlers' coroutines
+        self.consumer = Consumer(consumer_config(settings, self._client_error))
+        self.producer = Producer(producer_config(settings, self._client_error))
+        self._last_commit = self._last_lag = time.monotonic()
+
+    def run(self) -> int:
+        """Process until stopped; 0 after a clean drain, 1 after a failure (nothing committed past it)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._stop)
+        self.consumer.subscribe(
+            list(self.settings.topics.sources), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+        )
+        try:
+            while not self.stopping and self.ledger.failure is None:
+                self._step()
+            if self.ledger.failure is None:
+                self._settle_all()
+            if self.ledger.failure is not None:
+                log.critical("stopping without commit: %r; the records will be read again", self.ledger.failure)
+                return 1
+            log.info("drained and committed; leaving the group")
+            return 0
+        finally:
+            self.consumer.close()
+            self._loop.close()
+
+    def _step(self) -> None:
+        # Without records in flight, wait for some; with some, wait briefly (never spin on a core),
+        # then serve the deliveries.
+        wait = self.settings.processor_batch_seconds if self.ledger.in_flight() == 0 else IN_FLIGHT_WAIT_SECONDS
+        messages = self.consumer.consume(self.settings.processor_batch_size, wait)
+        records = [record_in(m) for m in messages if not self._consume_error(m)]
+        if records:
+            outgoing = self._loop.run_until_complete(self.processor.process_batch(records))
+            for record, outs in zip(records, outgoing, strict=True):
+                ticket = self.ledger.read(record.topic, record.partition, record.offset, len(outs))
+                for out in outs:
+                    self._produce(out, functools.partial(self._delivered, ticket))
+            # Lag is a gauge: each partition's last record of the batch is enough.
+            for record in {(r.topic, r.partition): r for r in records}.values():
+                seconds = record.timestamp_ms / 1000 if record.timestamp_ms is not None else None
+                self.lag.processed(record.topic, record.partition, record.offset, seconds)
+        self.producer.poll(0)
+        while self.ledger.in_flight() > MAX_IN_FLIGHT and self.ledger.failure is None:
+            self.producer.poll(0.05)  # backpressure: let the broker catch up before reading more
+            self._write_marks()
+        self._write_marks()
+        now = time.monotonic()
+        if now - self._last_commit >= COMMIT_INTERVAL_SECONDS:
+            self._commit(asynchronous=True)
+            self._last_commit = now
+        if now - self._last_lag >= LAG_REPORT_SECONDS:
+            self._report_lag()
+            self._last_lag = now
+
+    def _produce(self, out: RecordOut, on_delivery: Callable[[KafkaError | None, Message], None]) -> None:
+        while True:
+            try:
+                self.producer.produce(out.topic, out.value, out.key, headers=list(out.headers), on_delivery=on_delivery)
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # librdkafka's queue is full: deliver some first
+
+    def _delivered(self, ticket: Ticket, error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            self.ledger.delivered(ticket)
+        else:
+            self.ledger.failed(DeliveryFailed(f"{message.topic()}: {error}"))
+
+    def _mark_delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.ledger.failed(DeliveryFailed(f"watermark {message.key()!r}: {error}"))
+            return
+        parsed = self.processor.watermarks.parse(message.key(), message.value())
+        if parsed is not None:
+            self.ledger.mark_written(*parsed)
+
+    def _write_marks(self) -> None:
+        """Move the watermarks of what is settled and publish them (their acks free the commits)."""
+        settled = self.ledger.settled()
+        if not settled:
+            return
+        marks = self.processor.watermarks
+        for (topic, partition), offset in settled.items():
+            marks.advance(topic, partition, offset)
+        records = marks.pending_records(settled)
+        for record in records:
+            self._produce(record, self._mark_delivered)
+        # A mark that did not move (a replay below it) is already written: nothing to wait for.
+        moved = {record.key for record in records}
+        for (topic, partition), offset in settled.items():
+            if marks.key(topic, partition) not in moved:
+                self.ledger.mark_written(topic, partition, offset)
+
+    def _commit(self, *, asynchronous: bool) -> None:
+        if self.ledger.failure is not None:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self.ledger.take_committable().items()]
+        if not offsets:
+            return
+        try:
+            if asynchronous:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                refused = [tp for tp in self.consumer.commit(offsets=offsets, asynchronous=False) if tp.error]
+                if refused:
+                    log.warning("commit refused for %s", refused)
+        except KafkaException as exc:
+            # A lost partition's commit is refused; its new owner reads from the last good commit.
+            log.warning("commit of %d offsets failed: %s", len(offsets), exc)
+
+    def _settle_all(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Deliver everything in flight, write its marks, deliver them, commit synchronously."""
+        deadline = time.monotonic() + timeout
+        while self.ledger.in_flight() and self.ledger.failure is None and time.monotonic() < deadline:
+            self.producer.poll(0.05)
+            self._write_marks()
+        self.producer.flush(max(deadline - time.monotonic(), 1.0))
+        if self.ledger.in_flight():
+            log.warning("stopping with %d records not delivered; they will be read again", self.ledger.in_flight())
+        self._commit(asynchronous=False)
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Another worker may have moved these partitions' marks since we last looked.
+        marks = self.processor.watermarks
+        marks.load(self._loop.run_until_complete(read_topic(self.settings, marks.topic)))
+        self.lag.forget()
+        if not self.ready:
+            self.ready = True
+            # The Faust engine's readiness line, so operators and tests watch for one marker.
+            log.info("[^Worker]: Ready (batch engine, group protocol %s)", self.settings.kafka_group_protocol)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Leaving these partitions: settle and commit what was read from them, so their next owner
+        # starts after it (classic protocol revokes all; KIP-848 only the moved ones).
+        self._settle_all()
+        self.ledger.forget([(tp.topic, tp.partition) for tp in partitions])
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Already someone else's: committing now would be refused; they will be read again.
+        lost: list[Partition] = [(tp.topic, tp.partition) for tp in partitions]
+        log.warning("partitions lost: %s", lost)
+        self.ledger.forget(lost)
+
+    def _report_lag(self) -> None:
+        assigned = self.consumer.assignment()
+        ends: dict[Partition, int] = {}
+        for tp in assigned:
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0:
+                ends[(tp.topic, tp.partition)] = high
+        positions = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in self.consumer.position(assigned)}
+        self.lag.report(ends, positions, time.time())
+
+    def _consume_error(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return False
+        if error.fatal():
+            self.ledger.failed(KafkaException(error))
+        else:
+            log.warning("consumer: %s", error)
+        return True
+
+    def _client_error(self, error: KafkaError) -> None:
+        """librdkafka's error callback: fatal ones and authentication failures stop the worker (a
+        wrong password is not retried forever); the rest (a broker down) librdkafka recovers from."""
+        if error.code() == KafkaError._AUTHENTICATION:
+            self.ledger.failed(SaslAuthenticationFailed(error.str()))
+            self.stopping = True
+        elif error.fatal():
+            self.ledger.failed(KafkaException(error))
+            self.stopping = True
+        else:
+            log.warning("kafka: %s", error.str())
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        log.info("%s received: draining", signal.Signals(signum).name)
+        self.stopping = True
+
+
+class SaslAuthenticationFailed(Exception):
+    """The broker refused our credentials (Kafka's SASL_AUTHENTICATION_FAILED): waiting will not help."""

@@ -1,0 +1,62 @@
+"""librdkafka (confluent-kafka) clients of the batch engine, configured from the settings, and its
+messages as plain records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, Message
+
+from salesflow.domain.records import Headers, RecordIn
+from salesflow.kafka_clients import librdkafka_group_options, librdkafka_options
+from salesflow.settings import Settings
+
+ErrorCallback = Callable[[KafkaError], None]
+
+# librdkafka's defaults wait up to 5 minutes per record; as Faust's producer does, keep retrying
+# through a broker restart rather than failing (a failure stops the worker), but not forever.
+DELIVERY_TIMEOUT_MS = 120_000
+LINGER_MS = 5  # a few ms of batching: far fewer produce requests for little latency
+
+
+def consumer_config(settings: Settings, on_error: ErrorCallback) -> dict[str, Any]:
+    """The worker's group consumer: manual commits of acknowledged positions only."""
+    return {
+        **librdkafka_options(settings),
+        **librdkafka_group_options(settings),
+        "group.id": settings.processor_group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "error_cb": on_error,
+    }
+
+
+def producer_config(settings: Settings, on_error: ErrorCallback) -> dict[str, Any]:
+    """The worker's producer: idempotent, acknowledged by all in-sync replicas, in order per partition."""
+    return {
+        **librdkafka_options(settings),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": LINGER_MS,
+        "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+        # Same partitions as our aiokafka/Faust producers for the same key (Java's murmur2).
+        "partitioner": "murmur2_random",
+        "error_cb": on_error,
+    }
+
+
+def record_in(message: Message) -> RecordIn:
+    """A consumed message as the batch core's ``RecordIn``."""
+    kind, timestamp = message.timestamp()
+    headers: Headers = tuple(message.headers() or ())  # type: ignore[arg-type]  # values may be None on the wire
+    return RecordIn(
+        topic=message.topic() or "",
+        partition=message.partition() or 0,
+        offset=message.offset() or 0,
+        timestamp_ms=timestamp if kind != 0 else None,  # 0: TIMESTAMP_NOT_AVAILABLE
+        key=message.key(),
+        value=message.value(),
+        headers=headers,
+    )

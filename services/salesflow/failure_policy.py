@@ -36,6 +36,9 @@ from salesflow.errors import TransientHandlerError
 if TYPE_CHECKING:
     from salesflow.settings import Settings
 
+# On a stop request, how long an engine waits for what is in flight to be delivered and committed.
+DRAIN_SECONDS = 10.0
+
 # Handler errors worth another attempt: a dependency timed out or was unreachable.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (TransientHandlerError, TimeoutError, ConnectionError)
 

@@ -6,7 +6,6 @@ import typer
 from pydantic import SecretStr
 
 from salesflow.cli.common import console, run, settings
-from salesflow.outbox.migrate import upgrade as migrate_outbox
 from salesflow.outbox.settings import OutboxSettings
 
 outbox_app = typer.Typer(help="The transactional outbox of an upstream service.", no_args_is_help=True)
@@ -25,6 +24,8 @@ def _database_url(given: str | None) -> str:
 @outbox_app.command("migrate")
 def migrate_command(database_url: str | None = DATABASE_URL, revision: str = typer.Argument("head")) -> None:
     """Create the outbox table in the service's database (Alembic version table salesflow_outbox_version)."""
+    from salesflow.outbox.migrate import upgrade as migrate_outbox
+
     migrate_outbox(_database_url(database_url), revision)
     console.print(f"outbox table at {revision}")
 

@@ -15,6 +15,7 @@ from prometheus_client.utils import floatToGoString
 from pydantic import ValidationError
 
 from salesflow.metrics import FRESHNESS_BUCKETS, MESSAGE_LATENCY_BUCKETS, PipelineMetrics
+from salesflow.outbox.metrics import OutboxMetrics
 from salesflow.slo import SPEC_PATH, Spec, generated_files, load_spec
 from salesflow.slo.render import DASHBOARD, rule_files
 from salesflow.slo.spec import EventsSLI, ThresholdSLI
@@ -70,10 +71,11 @@ def test_burn_rate_windows_are_the_workbooks(spec: Spec) -> None:
 
 
 def _exposed_names() -> set[str]:
-    """Every series name the worker and projection can expose (counters with _total, histograms'
-    _bucket, _count, _sum)."""
+    """Every series name the worker, the projection and the outbox relay can expose (counters with
+    _total, histograms' _bucket, _count, _sum)."""
     names: set[str] = set()
-    for family in PipelineMetrics().registry.collect():
+    families = [*PipelineMetrics().registry.collect(), *OutboxMetrics().registry.collect()]
+    for family in families:
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [""])
         names |= {family.name + suffix for suffix in suffixes}
     return names

@@ -31,7 +31,18 @@ _EXPORTS = {
     "outbox_table": "schema",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DirectEventBus",
+    "EventBus",
+    "OutboxEventBus",
+    "PublishFailed",
+    "PublishTimeout",
+    "create_outbox",
+    "direct_event_bus",
+    "drop_outbox",
+    "outbox_row",
+    "outbox_table",
+]
 
 
 def __getattr__(name: str) -> Any:

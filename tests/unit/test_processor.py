@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,11 +15,19 @@ from salesflow.domain.outcome import EventStatus, Outcome
 from salesflow.domain.outputs import Output
 from salesflow.domain.records import RecordIn
 from salesflow.domain.topics import Topics
-from salesflow.errors import TransientHandlerError
+from salesflow.errors import DeadLetterReason, InvalidEvent, TransientHandlerError
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.pipeline import EventProcessor
+from salesflow.processor.records import (
+    DLQ_ORIGINAL_SHA256,
+    DLQ_ORIGINAL_SIZE,
+    DLQ_TRUNCATED,
+    MAX_RECORD_BYTES,
+    dead_letter_record,
+    record_size,
+)
 from tests.factories import make_event
 
 TOPICS = Topics()
@@ -155,3 +164,44 @@ async def test_dead_letters_and_failures_are_logged_with_the_events_fields(caplo
         "failed",
         8,
     )
+
+
+async def test_a_batch_gives_each_records_outputs_in_order_and_counts_its_metrics_once() -> None:
+    bad = orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.exploded"})
+    good = [orjson.dumps(make_event(EventType.LEAD_CREATED, autopilot=False)) for _ in range(2)]
+    p = processor()
+    out = await p.process_batch([record(good[0], offset=1), record(bad, offset=2), record(good[1], offset=3)])
+    assert [[o.topic for o in outs] for outs in out] == [
+        [TOPICS.outcomes, TOPICS.notifications],
+        [TOPICS.deadletter],
+        [TOPICS.outcomes, TOPICS.notifications],
+    ]
+    assert [Outcome.model_validate_json(outs[0].value or b"").position.offset for outs in (out[0], out[2])] == [1, 3]
+    topic = TOPICS.source(EventType.LEAD_CREATED)
+    assert metric(p, "salesflow_events_consumed_total", {"topic": topic}) == 3
+    assert metric(p, "salesflow_events_processed_total", {"type": "lead.created", "status": "processed"}) == 2
+    assert metric(p, "salesflow_dead_letters_total", {"reason": "unknown_type"}) == 1
+    assert metric(p, "salesflow_leads_created_total", {"source": "web_form"}) == 2
+    assert metric(p, "salesflow_event_freshness_seconds_count", {"type": "lead.created"}) == 2
+
+
+def test_a_dead_letter_that_would_not_fit_is_cut_with_its_size_and_digest() -> None:
+    value = b"{" + b"x" * (1_048_200 - 1)
+    original = RecordIn(TOPICS.source(EventType.LEAD_CREATED), 0, 9, None, b"acme:l", value, (("trace", b"t"),))
+    error = InvalidEvent(DeadLetterReason.TOO_LARGE, "too large")
+    dead = dead_letter_record(original, error, "g", TOPICS)
+    headers = dict(dead.headers)
+    assert record_size(dead) < MAX_RECORD_BYTES and value.startswith(dead.value or b"x") and dead.value
+    assert headers[DLQ_TRUNCATED] == b"value" and headers["trace"] == b"t" and headers[r.DLQ_REASON] == b"too_large"
+    assert headers[DLQ_ORIGINAL_SIZE] == b"1048200"
+    assert headers[DLQ_ORIGINAL_SHA256] == hashlib.sha256(value).hexdigest().encode()
+    small = dead_letter_record(RecordIn("t", 0, 1, None, None, b"{}", ()), error, "g", TOPICS)
+    assert small.value == b"{}" and DLQ_TRUNCATED not in dict(small.headers)  # what fits goes whole
+
+
+def test_original_headers_too_large_to_fit_are_left_out_and_said_so() -> None:
+    huge_headers = tuple((f"h{n}", b"y" * 100_000) for n in range(12))
+    original = RecordIn("t", 0, 1, None, None, b"{}", huge_headers)
+    dead = dead_letter_record(original, InvalidEvent(DeadLetterReason.NOT_JSON, "no"), "g", TOPICS)
+    assert record_size(dead) < MAX_RECORD_BYTES
+    assert dict(dead.headers)[DLQ_TRUNCATED] == b"value,headers" and "h0" not in dict(dead.headers)

@@ -22,6 +22,7 @@ from types import FrameType
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from salesflow.domain.records import RecordOut
+from salesflow.failure_policy import DRAIN_SECONDS
 from salesflow.kafka_admin import read_topic
 from salesflow.lag import LagTracker
 from salesflow.processor.commits import CommitLedger, Partition, Ticket
@@ -36,7 +37,6 @@ MAX_IN_FLIGHT = 20_000
 COMMIT_INTERVAL_SECONDS = 0.5
 IN_FLIGHT_WAIT_SECONDS = 0.002
 LAG_REPORT_SECONDS = 5.0
-DRAIN_SECONDS = 10.0
 
 
 class DeliveryFailed(Exception):

@@ -18,10 +18,12 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.types import EventT, StreamT
 
 from salesflow.domain.events import EventType
 from salesflow.domain.records import Headers, RecordIn, RecordOut
+from salesflow.failure_policy import DRAIN_SECONDS
 from salesflow.kafka_admin import read_topic
 from salesflow.kafka_clients import faust_broker_options, faust_group_options
 from salesflow.lag import LagTracker
@@ -33,7 +35,6 @@ log = logging.getLogger(__name__)
 
 # Batches whose records are still in flight, per agent: bounds memory under a burst (backpressure).
 MAX_IN_FLIGHT_BATCHES = 8
-DRAIN_SECONDS = 10.0
 LAG_REPORT_SECONDS = 5.0
 PRODUCER_LINGER_SECONDS = 0.005
 
@@ -81,8 +82,13 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
         assigned = app.consumer.assignment()
         if not assigned:
             return
-        ends = await app.consumer.highwaters(*assigned)
-        positions = {(tp.topic, tp.partition): await app.consumer.position(tp) or 0 for tp in assigned}
+        try:
+            ends = await app.consumer.highwaters(*assigned)
+            positions = {(tp.topic, tp.partition): await app.consumer.position(tp) or 0 for tp in assigned}
+        except IllegalStateError:
+            # A rebalance took a partition away between the two calls: a metric must never crash the
+            # worker (it did, restarting it on every rebalance); the next report sees the new assignment.
+            return
         lag.report({(tp.topic, tp.partition): end for tp, end in ends.items()}, positions, time.time())
 
     app.timer(LAG_REPORT_SECONDS)(report_lag)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,8 +24,10 @@ from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.handlers.injection import Resources, bind
 from salesflow.handlers.plugins import load_handlers
+from salesflow.kafka_clients import aiokafka_group_options, client_options
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.pipeline import EventProcessor
+from salesflow.processor.watermarks import ReplayWatermarks
 from salesflow.producer.client import EventProducer
 from salesflow.producer.client import kafka_producer as build_kafka_producer
 from salesflow.projection.service import Projection
@@ -41,6 +43,7 @@ def build_processor(
 ) -> EventProcessor:
     return EventProcessor(
         registry=bind(registry, Resources(settings)),  # handlers with dependencies get them injected
+        watermarks=ReplayWatermarks(settings.processor_group, settings.topics.watermarks),
         metrics=metrics,
         topics=settings.topics,
         group=settings.processor_group,
@@ -110,6 +113,23 @@ def run_faust_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
     worker.execute_from_commandline()
 
 
+def projection_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """The projection's consumer: the source topics (for `pending`), outcomes and dead letters; commits
+    only after a batch is written, so auto-commit is off."""
+    topics = settings.topics
+    return AIOKafkaConsumer(
+        *topics.sources,
+        topics.outcomes,
+        topics.deadletter,
+        **client_options(settings),
+        **aiokafka_group_options(settings),
+        group_id=settings.projection_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.projection_batch_size,
+    )
+
+
 def run_projection(settings: Settings) -> None:
     """Run the projection until SIGTERM/SIGINT."""
     logs.configure(settings.log_level, settings.log_format)
@@ -120,7 +140,9 @@ def run_projection(settings: Settings) -> None:
 
     async def main() -> None:
         engine = create_engine(settings.database_url)
-        projection = Projection(settings=settings, engine=engine, metrics=metrics)
+        projection = Projection(
+            settings=settings, engine=engine, metrics=metrics, consumer=projection_consumer(settings)
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, projection.stop)

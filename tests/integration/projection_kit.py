@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from salesflow import bootstrap
 from salesflow.domain.events import EventType
 from salesflow.kafka_clients import client_options
 from salesflow.metrics import PipelineMetrics
@@ -95,7 +96,9 @@ class Topics:
 @contextlib.asynccontextmanager
 async def running_projection(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Projection]:
     """The projection running in this process until the block ends (then stopped, as SIGTERM does)."""
-    projection = Projection(settings=settings, engine=engine, metrics=PipelineMetrics())
+    projection = Projection(
+        settings=settings, engine=engine, metrics=PipelineMetrics(), consumer=bootstrap.projection_consumer(settings)
+    )
     task = asyncio.create_task(projection.run())
     try:
         yield projection

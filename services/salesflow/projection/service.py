@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.domain.records import RecordIn
 from salesflow.failure_policy import classify_db_error, db_retry_policy, sleep_unless_stopped
-from salesflow.kafka_clients import aiokafka_group_options, client_options
 from salesflow.lag import LagTracker
 from salesflow.metrics import PipelineMetrics
 from salesflow.projection.batch import Batch
@@ -51,32 +50,22 @@ class Stopped(Exception):
 
 
 class Projection:
-    def __init__(self, *, settings: Settings, engine: AsyncEngine, metrics: PipelineMetrics) -> None:
+    def __init__(
+        self, *, settings: Settings, engine: AsyncEngine, metrics: PipelineMetrics, consumer: AIOKafkaConsumer
+    ) -> None:
         self.settings = settings
         self.engine = engine
+        self.consumer = consumer  # built by the composition root (bootstrap.projection_consumer)
         self.metrics = metrics
         self.topics = settings.topics
         self.retry = db_retry_policy(settings)
         self._stopping = asyncio.Event()
 
-    def consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            *self.topics.sources,
-            self.topics.outcomes,
-            self.topics.deadletter,
-            **client_options(self.settings),
-            **aiokafka_group_options(self.settings),
-            group_id=self.settings.projection_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.settings.projection_batch_size,
-        )
-
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
-        consumer = self.consumer()
+        consumer = self.consumer
         await consumer.start()
         lag = LagTracker(self.metrics, self.settings.projection_group)
         reported = 0.0

@@ -83,17 +83,17 @@ async def _run_with_retries(
                 if not ran:  # already applied (or skipped on replay): attempts 0 says it did not run
                     return [], HandlerReport(handler=handler.name, status="ok", attempts=0)
         except TRANSIENT_ERRORS as exc:
-            metrics.handler_errors.labels(handler.name, "transient").inc()
+            metrics.child(metrics.handler_errors, handler.name, "transient").inc()
             if policy.gives_up_after(attempt):
                 return [], _failed(handler, attempt, exc)
             await sleep(policy.delay(attempt))
         except Exception as exc:
-            metrics.handler_errors.labels(handler.name, "permanent").inc()
+            metrics.child(metrics.handler_errors, handler.name, "permanent").inc()
             return [], _failed(handler, attempt, exc)
         else:
             return outputs, HandlerReport(handler=handler.name, status="ok", attempts=attempt)
         finally:
-            metrics.handler_duration.labels(handler.name).observe(time.perf_counter() - started)
+            metrics.child(metrics.handler_duration, handler.name).observe(time.perf_counter() - started)
 
 
 def _failed(handler: RegisteredHandler, attempts: int, exc: BaseException) -> HandlerReport:

@@ -62,17 +62,7 @@ class EventProcessor:
         self.policy = policy
         self.clock = clock
         self.watermarks = watermarks or ReplayWatermarks(group, topics.watermarks)
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._histograms = histogram_names(metrics)
-
-    def _metric(self, metric: Any, *labels: str) -> Any:
-        """The labelled child of ``metric``, looked up once: ``labels()`` takes a lock and builds its key
-        on every call, which the profile put at several percent of the worker. Labels are bounded."""
-        key = (id(metric), labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
 
     async def process(self, record: RecordIn) -> list[RecordOut]:
         """The records to publish for ``record``: never raises (the stream must go on)."""
@@ -84,7 +74,7 @@ class EventProcessor:
         the end. Never raises for one record: a bad one becomes a dead letter, the others go on."""
         tally = BatchTally()
         out = [await self._process_one(record, tally) for record in records]
-        tally.apply(self.metrics, self._metric)
+        tally.apply(self.metrics, self.metrics.child)
         return out
 
     async def _process_one(self, record: RecordIn, tally: BatchTally) -> list[RecordOut]:

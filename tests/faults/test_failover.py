@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salesflow.settings import Settings, WorkerEngine
+from salesflow.settings import Settings
 from tests.faults.checker import Verdict, check
 from tests.faults.conftest import Supervisor
 from tests.faults.freshness import delays
@@ -38,7 +38,6 @@ from tests.harness import Service
 
 pytestmark = [
     pytest.mark.faults,
-    pytest.mark.parametrize("engine", get_args(WorkerEngine)),
     # Start-up, the load and the settling take minutes on a busy machine: a guard against a hang only.
     pytest.mark.timeout(1200),
 ]
@@ -48,6 +47,15 @@ pytestmark = [
 RATE = 100.0
 SECONDS = 30  # of load: long enough for a member that stays away to time out and be replaced
 SETTLE_SECONDS = 600.0  # a guard against a hang, not a figure
+
+
+@pytest.fixture
+def engine(worker_engine: str) -> str:
+    """The engine under test: ``worker_engine``, parametrized once per engine by tests/conftest.py
+    (``SALESFLOW_TEST_ENGINES``), so each test runs once per engine, not once per pair."""
+    return worker_engine
+
+
 WARMUP = 6.0  # seconds of load before the fault
 
 

@@ -17,11 +17,14 @@ from uuid import UUID
 
 import orjson
 
+from salesflow.domain import json_strict
 from salesflow.domain import records as r
+from salesflow.domain.content_mode import binary_attributes
 from salesflow.domain.events import EventType
 from salesflow.domain.outcome import EventStatus
 from salesflow.domain.outputs import FACT_KINDS
 from salesflow.domain.records import Headers, RecordIn, text_header
+from salesflow.errors import InvalidEvent
 
 Row = dict[str, Any]
 EVENT_TYPES = frozenset(t.value for t in EventType)
@@ -109,7 +112,7 @@ def pending_row(record: RecordIn, max_bytes: int) -> PendingRow | None:
         event_id = UUID(envelope["id"])
         tenant, lead = envelope["tenantid"], data["lead_id"]
         created_at = _timestamp(envelope["time"])
-    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+    except (InvalidEvent, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
         return None  # orjson.JSONDecodeError is a ValueError
     if envelope.get("specversion") != "1.0" or envelope.get("type") not in EVENT_TYPES:
         return None
@@ -133,11 +136,13 @@ def pending_row(record: RecordIn, max_bytes: int) -> PendingRow | None:
 def _envelope(value: bytes, headers: Headers) -> tuple[dict[str, Any], str]:
     """The envelope's attributes and the payload text: the value itself in structured mode; in
     binary mode (``ce_*`` headers) the attributes with the value as ``data``."""
-    attributes = {name[3:]: raw.decode("utf-8") for name, raw in headers if name.startswith("ce_")}
-    parsed = orjson.loads(value)
-    if attributes and "specversion" in attributes:
-        envelope = {**attributes, "data": parsed}
+    # The decoder's own rules, so that a record the worker will dead-letter leaves no `pending` row:
+    # the content type decides the mode, and a repeated key is refused (orjson keeps the last one).
+    attributes = binary_attributes(headers)
+    if attributes is not None:
+        envelope = {**attributes, "data": json_strict.loads(value, root="data")}
         return envelope, orjson.dumps(envelope).decode()
+    parsed = json_strict.loads(value, root="")
     if not isinstance(parsed, dict):
         raise TypeError("not a JSON object")
     return parsed, value.decode("utf-8")

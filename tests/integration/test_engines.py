@@ -31,10 +31,17 @@ pytestmark = pytest.mark.integration
 NEAR_LIMIT = 1_048_200
 
 
+PAD_CHUNK = 60_000  # under the contract's 65,536-character limit for an extra field's string
+
+
 def padded(event: dict[str, Any], size: int) -> bytes:
-    """``event`` with an extra (unknown, so accepted) field that brings it to exactly ``size`` bytes."""
-    base = len(encode({**event, "padding": ""}))
-    value = encode({**event, "padding": "x" * (size - base)})
+    """``event`` with extra (unknown, so accepted) fields that bring it to exactly ``size`` bytes: a list
+    of strings, each within the contract's limit for an extra string, the last one cut to fit."""
+    chunks = ["x" * PAD_CHUNK] * ((size // PAD_CHUNK) + 1)
+    while len(encode({**event, "padding": chunks})) > size:
+        chunks.pop()
+    base = len(encode({**event, "padding": [*chunks, ""]}))
+    value = encode({**event, "padding": [*chunks, "x" * (size - base)]})
     assert len(value) == size
     return value
 

@@ -28,6 +28,7 @@ REQUIRED = (
 )
 
 
+@pytest.mark.timeout(900)
 def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -40,7 +41,9 @@ def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Pa
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        # A guard against a hang, not a figure: smoke mode now also runs the bare Faust agent and both
+        # engines with one and two worker processes.
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -53,6 +56,8 @@ def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Pa
     assert report["environment"]["cores"] == os.cpu_count()
     assert {"python", "kafka", "postgres", "libraries"} <= set(report["environment"])
     assert set(report["targets"]) == {
+        "batch_events_per_s",
+        "faust_vs_bare_ratio",
         "processor_vs_raw_consume_ratio",
         "projection_vs_copy_ratio",
         "e2e_p99_ms@5000",

@@ -14,13 +14,22 @@ from tests.harness import Service, wait_for
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("command", ["worker", "projection"])
+@pytest.mark.parametrize(
+    ("command", "engine", "joined"),
+    [
+        ("worker", "faust", "Successfully synced group"),
+        ("worker", "batch", "Ready (batch engine"),
+        ("projection", "faust", "Successfully synced group"),
+    ],
+)
 async def test_two_live_members_with_one_instance_id_end_in_a_clear_error(
-    settings: Settings, service_factory: Callable[[str, Settings], Service], command: str
+    settings: Settings, service_factory: Callable[[str, Settings], Service], command: str, engine: str, joined: str
 ) -> None:
-    claimed = settings.model_copy(update={"instance_id": f"dup-{command}", "log_format": "text"})
+    claimed = settings.model_copy(
+        update={"instance_id": f"dup-{command}", "log_format": "text", "worker_engine": engine}
+    )
     first = service_factory(command, claimed)
-    await first.wait_for_log("Successfully synced group")
+    await first.wait_for_log(joined)
     second = service_factory(command, claimed)
 
     async def one_exited() -> Service | None:

@@ -25,8 +25,9 @@ from salesflow.domain.records import RecordOut
 from salesflow.failure_policy import DRAIN_SECONDS
 from salesflow.kafka_admin import read_topic
 from salesflow.lag import LagTracker
+from salesflow.membership import EXIT_FENCED, fenced_message
 from salesflow.processor.commits import CommitLedger, Partition, Ticket
-from salesflow.processor.engines.librdkafka import consumer_config, producer_config, record_in
+from salesflow.processor.engines.librdkafka import consumer_config, is_fatal, producer_config, record_in
 from salesflow.processor.pipeline import EventProcessor
 from salesflow.settings import Settings
 
@@ -57,6 +58,8 @@ class BatchEngine:
         self.consumer = Consumer(consumer_config(settings, self._client_error))
         self.producer = Producer(producer_config(settings, self._client_error))
         self._last_commit = self._last_lag = time.monotonic()
+        self.group = settings.processor_group
+        self.instance_id = settings.instance_id or ""
 
     def run(self) -> int:
         """Process until stopped; 0 after a clean drain, 1 after a failure (nothing committed past it)."""
@@ -70,6 +73,9 @@ class BatchEngine:
                 self._step()
             if self.ledger.failure is None:
                 self._settle_all()
+            if isinstance(self.ledger.failure, InstanceFenced):
+                log.critical("%s (librdkafka: %s)", fenced_message(self.instance_id, self.group), self.ledger.failure)
+                return EXIT_FENCED
             if self.ledger.failure is not None:
                 log.critical("stopping without commit: %r; the records will be read again", self.ledger.failure)
                 return 1
@@ -150,6 +156,10 @@ class BatchEngine:
     def _commit(self, *, asynchronous: bool) -> None:
         if self.ledger.failure is not None:
             return
+        if not self.consumer.memberid():
+            # Out of the group (a session lost while the broker was away): a commit now is refused,
+            # and a static member's refusal (FENCED_INSTANCE_ID) is fatal. Commit after the rejoin.
+            return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self.ledger.take_committable().items()]
         if not offsets:
             return
@@ -211,8 +221,8 @@ class BatchEngine:
         error = message.error()
         if error is None:
             return False
-        if error.fatal():
-            self.ledger.failed(KafkaException(error))
+        if is_fatal(error):
+            self._fatal(error)
         else:
             log.warning("consumer: %s", error)
         return True
@@ -223,15 +233,28 @@ class BatchEngine:
         if error.code() == KafkaError._AUTHENTICATION:
             self.ledger.failed(SaslAuthenticationFailed(error.str()))
             self.stopping = True
-        elif error.fatal():
-            self.ledger.failed(KafkaException(error))
+        elif is_fatal(error):
+            self._fatal(error)
             self.stopping = True
         else:
             log.warning("kafka: %s", error.str())
 
+    def _fatal(self, error: KafkaError) -> None:
+        # Only a new client recovers: stop without committing (the records are read again).
+        fenced = FENCED_BY_GROUP in error.str()
+        self.ledger.failed(InstanceFenced(error.str()) if fenced else KafkaException(error))
+
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         log.info("%s received: draining", signal.Signals(signum).name)
         self.stopping = True
+
+
+# librdkafka reports FENCED_INSTANCE_ID only inside its _FATAL error's text.
+FENCED_BY_GROUP = "fenced by other consumer with same group.instance.id"
+
+
+class InstanceFenced(Exception):
+    """The broker gave our group instance id to another member (KIP-345): exit ``EXIT_FENCED``."""
 
 
 class SaslAuthenticationFailed(Exception):

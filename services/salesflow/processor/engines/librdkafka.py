@@ -47,6 +47,12 @@ def producer_config(settings: Settings, on_error: ErrorCallback) -> dict[str, An
     }
 
 
+def is_fatal(error: KafkaError) -> bool:
+    """A client that cannot go on: librdkafka flags it, or hands it over as ``_FATAL`` (a static member
+    fenced by the group, the idempotent producer's sequence broken). Only a new client recovers."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
 def record_in(message: Message) -> RecordIn:
     """A consumed message as the batch core's ``RecordIn``."""
     kind, timestamp = message.timestamp()

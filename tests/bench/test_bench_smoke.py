@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from salesflow.settings import Settings
 from tests.harness import ROOT
 from tests.infra import Endpoints
 
@@ -64,5 +65,6 @@ def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Pa
         "worker_rss_mb",
     }
     assert (tmp_path / "latest.png").stat().st_size > 0
-    assert "| processor, events/s" in (tmp_path / "latest.md").read_text()
+    default_engine = Settings.model_fields["worker_engine"].default
+    assert f"| processor ({default_engine} engine, the default), events/s" in (tmp_path / "latest.md").read_text()
     assert len(list(tmp_path.glob("20*.json"))) == 1  # the dated copy

@@ -151,7 +151,9 @@ def _duplicate_inputs() -> list[tuple[str, bytes, str, str]]:
     ]
 
 
-@pytest.mark.parametrize(("name", "raw", "key", "where"), _duplicate_inputs(), ids=lambda v: str(v)[:30])
+@pytest.mark.parametrize(
+    ("name", "raw", "key", "where"), _duplicate_inputs(), ids=lambda v: v[:30] if isinstance(v, str) else "raw"
+)
 def test_duplicate_keys_are_rejected_naming_the_key_and_where(name: str, raw: bytes, key: str, where: str) -> None:
     assert orjson.loads(raw)  # still JSON: only the repeated key is wrong
     with pytest.raises(InvalidEvent) as caught:

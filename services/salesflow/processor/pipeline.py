@@ -138,7 +138,9 @@ class EventProcessor:
             attempts=result.attempts,
             error_message=result.error_message,
             replay=replay,
-            position=SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset),
+            position=SourcePosition.model_construct(
+                topic=record.topic, partition=record.partition, offset=record.offset
+            ),
             handlers=tuple(result.reports),
             facts=tuple(o for o in result.outputs if isinstance(o, Fact)),
         )

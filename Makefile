@@ -20,9 +20,9 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/salesflow demo
 
-# The suite mostly waits on brokers, databases and timeouts: two processes (pytest-xdist), grouped so
+# The suite mostly waits on brokers, databases and timeouts: three processes (pytest-xdist), grouped so
 # that a module's worker processes and the fault suite's own stack are built once (tests/conftest.py).
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 3
 test: setup
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS)
 

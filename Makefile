@@ -20,11 +20,11 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/salesflow demo
 
-# The suite mostly waits on brokers, databases and timeouts: three processes (pytest-xdist), grouped so
-# that a module's worker processes and the fault suite's own stack are built once (tests/conftest.py).
-TEST_PROCESSES ?= 3
+# The suite mostly waits on brokers, databases and timeouts: two processes (pytest-xdist), a module at
+# a time on each (--dist loadscope), so a module's worker processes are built once.
+TEST_PROCESSES ?= 2
 test: setup
-	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadscope $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -52,18 +52,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("worker_engine", engines_under_test(), scope="module")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), keep together what shares
-    a fixture that is costly to build: a module's tests for one engine (their worker processes are
-    module fixtures), and the fault suite's tests for one engine (its dedicated broker and database)."""
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        callspec = getattr(item, "callspec", None)
-        engine = callspec.params.get("worker_engine", "") if callspec is not None else ""
-        scope = "tests/faults" if path.startswith("tests/faults/") else path
-        item.add_marker(pytest.mark.xdist_group(f"{scope}[{engine}]" if engine else scope))
-
-
 @pytest.fixture(scope="module")
 def worker_engine() -> str:
     """The engine of a worker started outside the engine suites: the settings' default."""

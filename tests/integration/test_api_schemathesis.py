@@ -113,6 +113,10 @@ def test_schemathesis_finds_no_server_error_and_no_deviation_from_the_spec(api_u
             "20261124",
             "--workers",
             "2",
+            # A replay may wait up to the record reader's own 10 s for an unreadable position, and a
+            # busy CI machine adds to it: the client's default 10 s raced with the server's timeout.
+            "--request-timeout",
+            "30",
             "--no-color",
         ],
         capture_output=True,

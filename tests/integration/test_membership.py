@@ -9,6 +9,7 @@ import pytest
 
 from salesflow.membership import EXIT_FENCED
 from salesflow.settings import Settings
+from tests.faults.group_watch import GroupWatch
 from tests.harness import Service, wait_for
 
 pytestmark = pytest.mark.integration
@@ -48,11 +49,17 @@ async def test_two_live_members_with_one_instance_id_end_in_a_clear_error(
 async def test_a_worker_and_a_projection_on_one_host_get_distinct_default_ids(
     settings: Settings, service_factory: Callable[[str, Settings], Service]
 ) -> None:
-    text = settings.model_copy(update={"log_format": "text"})
-    services = [service_factory(c, text) for c in ("worker", "worker", "projection")]
-    for service in services:
-        await service.wait_for_log("Joined group")
-    await asyncio.sleep(5)
-    assert all(s.running for s in services)  # none fenced the other
-    ids = ["-".join(s.log_tail(400).split("with member_id ")[1].split()[0].split("-")[:-5]) for s in services]
-    assert len(set(ids)) == 3, ids
+    services = [service_factory(c, settings) for c in ("worker", "worker", "projection")]
+    # The broker's view (as `kafka-consumer-groups --describe` shows it), whatever the worker's engine.
+    workers = GroupWatch(settings, settings.processor_group).start()
+    projection = GroupWatch(settings, settings.projection_group).start()
+    try:
+        members = {**await workers.until_settled(2), **await projection.until_settled(1)}
+        await asyncio.sleep(5)
+        assert all(s.running for s in services)  # none fenced the other
+    finally:
+        await workers.stop()
+        await projection.stop()
+    ids = sorted(members)
+    assert len(ids) == 3, ids
+    assert sum("-worker-" in i for i in ids) == 2 and sum("-projection-" in i for i in ids) == 1, ids

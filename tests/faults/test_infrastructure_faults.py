@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.settings import Settings
@@ -17,6 +18,7 @@ from tests.faults.conftest import Supervisor
 from tests.faults.stack import DedicatedStack
 from tests.faults.test_worker_faults import assert_clean, settle
 from tests.faults.workload import Workload
+from tests.harness import wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -63,16 +65,25 @@ async def test_postgres_stopped_for_several_seconds(
     supervisor: Supervisor,
 ) -> None:
     settings = await fault_settings()
+    engine = fault_engine_for(settings)
     workload = Workload(settings, count=10_000, rate=1_000.0)
     supervisor.start("worker", settings)
     projection = supervisor.start("projection", settings)
     producing = asyncio.create_task(workload.run())
-    await asyncio.sleep(3)
+
+    async def projection_writing() -> bool:
+        async with engine.connect() as conn:
+            return bool((await conn.execute(text("SELECT EXISTS (SELECT 1 FROM events)"))).scalar())
+
+    # Stop Postgres only once the projection is writing: on a busy machine its start-up alone can
+    # outlast a fixed delay, and then the outage would fall before it ever wrote (nothing tested).
+    await wait_for(projection_writing, timeout=120, every=0.5, what="the projection to write its first rows")
+    await asyncio.sleep(1)
+    await engine.dispose()  # its pooled connections would only see the restart as errors
     await asyncio.to_thread(fault_stack.stop_postgres)
     await asyncio.sleep(6)
     await asyncio.to_thread(fault_stack.start_postgres)
     await producing
-    engine = fault_engine_for(settings)
     recovery = await settle(engine, workload)
     verdict = await check(engine, workload.events, workload.acknowledged)
     retried = "projection write failed" in projection.log_path.read_text(errors="replace")

@@ -58,8 +58,6 @@ class BatchEngine:
         self.consumer = Consumer(consumer_config(settings, self._client_error))
         self.producer = Producer(producer_config(settings, self._client_error))
         self._last_commit = self._last_lag = time.monotonic()
-        self.group = settings.processor_group
-        self.instance_id = settings.instance_id or ""
 
     def run(self) -> int:
         """Process until stopped; 0 after a clean drain, 1 after a failure (nothing committed past it)."""
@@ -74,7 +72,11 @@ class BatchEngine:
             if self.ledger.failure is None:
                 self._settle_all()
             if isinstance(self.ledger.failure, InstanceFenced):
-                log.critical("%s (librdkafka: %s)", fenced_message(self.instance_id, self.group), self.ledger.failure)
+                log.critical(
+                    "%s (librdkafka: %s)",
+                    fenced_message(self.settings.instance_id or "", self.settings.processor_group),
+                    self.ledger.failure,
+                )
                 return EXIT_FENCED
             if self.ledger.failure is not None:
                 log.critical("stopping without commit: %r; the records will be read again", self.ledger.failure)

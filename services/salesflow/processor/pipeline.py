@@ -14,7 +14,6 @@ from typing import Any
 from salesflow.domain.decoding import decode_event
 from salesflow.domain.events import CloudEvent
 from salesflow.domain.outcome import EventStatus, Outcome, SourcePosition
-from salesflow.domain.outputs import Command, Fact, Observation
 from salesflow.domain.records import REPLAY_HEADER, RecordIn, RecordOut
 from salesflow.domain.topics import Topics
 from salesflow.errors import DeadLetterReason as Reason
@@ -100,7 +99,7 @@ class EventProcessor:
     async def _process(self, record: RecordIn, tally: BatchTally) -> list[RecordOut]:
         event = decode_event(record.value, record.headers, max_bytes=self.max_event_bytes)
         replay = self.is_replay(record)
-        result = await dispatch(event, self.registry, self.policy, self.metrics, replay=replay)
+        result = await dispatch(event, self.registry, self.policy, self.metrics, replay=replay, tally=tally)
         outcome = self._outcome(event, record, result, replay)
         self._record_metrics(outcome, result, tally)
         if result.failed:
@@ -115,8 +114,7 @@ class EventProcessor:
                     status="failed",
                 ),
             )
-        commands = [o for o in result.outputs if isinstance(o, Command)]
-        return [outcome_record(outcome, self.topics), *(command_record(c, self.topics) for c in commands)]
+        return [outcome_record(outcome, self.topics), *(command_record(c, self.topics) for c in result.commands)]
 
     def is_replay(self, record: RecordIn) -> bool:
         """Re-published on purpose (the replay header), or at or below the partition's watermark."""
@@ -142,7 +140,7 @@ class EventProcessor:
                 topic=record.topic, partition=record.partition, offset=record.offset
             ),
             handlers=tuple(result.reports),
-            facts=tuple(o for o in result.outputs if isinstance(o, Fact)),
+            facts=tuple(result.facts),
         )
 
     def _record_metrics(self, outcome: Outcome, result: DispatchResult, tally: BatchTally) -> None:
@@ -153,4 +151,4 @@ class EventProcessor:
             return
         freshness = (outcome.processed_at - outcome.occurred_at).total_seconds()
         tally.observe("freshness", max(freshness, 0.0), outcome.type)
-        tally.business_observations((o for o in result.outputs if isinstance(o, Observation)), self._histograms)
+        tally.business_observations(result.observations, self._histograms)

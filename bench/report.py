@@ -11,7 +11,8 @@ TARGETS = {
     "batch_events_per_s": (">=", 30_000.0),
     "faust_vs_bare_ratio": (">=", 0.7),
     "processor_vs_raw_consume_ratio": (">=", 0.5),
-    "projection_vs_copy_ratio": (">=", 0.5),
+    "projection_rows_per_s": (">=", 60_000.0),
+    "projection_vs_copy_ratio": (">=", 0.6),
     "e2e_p99_ms@5000": ("<=", 100.0),
     "worker_rss_mb": ("<=", 150.0),
 }

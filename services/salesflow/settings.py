@@ -41,8 +41,8 @@ class Settings(FileSecretsSettings):
     # identity (static membership) so that a restart within the session timeout causes no rebalance.
     kafka_group_protocol: GroupProtocol = "classic"  # the batch engine's; Faust speaks classic only
     # The broker accepts 6 s to 30 min by default (group.min/max.session.timeout.ms).
-    kafka_session_timeout_seconds: float = Field(default=10.0, ge=1, le=1800)
-    kafka_heartbeat_interval_seconds: float = Field(default=3.0, gt=0)
+    kafka_session_timeout_seconds: float = Field(default=6.0, ge=1, le=1800)
+    kafka_heartbeat_interval_seconds: float = Field(default=2.0, gt=0)
     kafka_rebalance_timeout_seconds: float = Field(default=30.0, gt=0)
     # Kafka's group.instance.id; unset: <host>-<service>-<slot>, resolved at start (membership.py).
     # static_membership=false: no instance id, a member leaves the group on SIGTERM (dynamic membership).

@@ -150,11 +150,11 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 # KIP-848 (the `consumer` group protocol): the broker owns session and heartbeat, and its defaults
 # (45 s session, at least 45 s) would leave a dead member's partitions idle that long. The same
-# 10 s / 3 s as the classic protocol's settings (README "Failover").
+# 6 s / 2 s as the classic protocol's default settings (README "Failover").
 group.consumer.min.session.timeout.ms=6000
-group.consumer.session.timeout.ms=10000
+group.consumer.session.timeout.ms=6000
 group.consumer.min.heartbeat.interval.ms=1000
-group.consumer.heartbeat.interval.ms=3000
+group.consumer.heartbeat.interval.ms=2000
 """
 
 

@@ -139,7 +139,7 @@ def observe_many(series: Any, values: Sequence[float]) -> None:
     for value in values:
         if not math.isnan(value):  # NaN falls in no bucket; it still counts in the sum, as with observe
             per_bucket[bisect_left(bounds, value)] += 1
-    total.inc(math.fsum(values))
+    total.inc(sum(values))  # not fsum: it raises on inf + -inf, where observe gives NaN
     for index, count in per_bucket.items():
         if index < len(buckets):
             buckets[index].inc(count)

@@ -60,6 +60,7 @@ def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Pa
         "batch_events_per_s",
         "faust_vs_bare_ratio",
         "processor_vs_raw_consume_ratio",
+        "projection_rows_per_s",
         "projection_vs_copy_ratio",
         "e2e_p99_ms@5000",
         "worker_rss_mb",

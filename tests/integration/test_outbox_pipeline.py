@@ -127,6 +127,10 @@ async def test_relay_sigkilled_three_times_mid_batch(
     kills = 0
     while kills < 3:
         await relay.wait_for_log("outbox relay: leader")
+        if await outbox_rows(url) == 0:  # drained before three kills (a quick relay): give it more to do
+            more = workload(1000)
+            await commit_events(service_engine, pipeline, [typed(e) for e in more.values()], per_txn=100)
+            events.update(more)
         before = await outbox_rows(url)
         await asyncio.sleep(random.uniform(0.05, 0.3))  # somewhere inside a batch
         if await outbox_rows(url) in (0, before) and kills < 2:

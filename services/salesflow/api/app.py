@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from salesflow import __version__, bootstrap
 from salesflow.api.auth import TokenTable
@@ -68,7 +69,7 @@ def create_app(
     for router in (events.router, analytics.router, ops.router):
         app.include_router(router)
     _install_error_handlers(app)
-    app.middleware("http")(_measure)
+    app.add_middleware(MeasureRequests)
     return app
 
 
@@ -94,11 +95,35 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "a dependency is unreachable, try again later"}, status_code=503)
 
 
-async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: bounded labels
-    metrics: ApiMetrics = request.app.state.metrics
-    metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-    metrics.duration.labels(request.method, route).observe(time.perf_counter() - started)
-    return response
+class MeasureRequests:
+    """Counts and times each HTTP request by method, route template and status.
+
+    A plain ASGI middleware, not ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware`` runs
+    the route in a task of its own and, when that task ends without a response, raises
+    ``RuntimeError("No response returned.")``, which the client gets as a 500. CI saw that once, on
+    ``POST /api/events/{event_id}/replay`` under schemathesis (why the task ended is not known). This
+    one runs the route in the request's own task and only wraps ``send`` to read the status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = "500"  # what the server answers if the route raises before a response starts
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")  # the template: bounded labels
+            metrics: ApiMetrics = scope["app"].state.metrics
+            metrics.requests.labels(scope["method"], route, status).inc()
+            metrics.duration.labels(scope["method"], route).observe(time.perf_counter() - started)

@@ -234,7 +234,7 @@ async def test_no_spurious_rebalance_at_peak_rate(
     figure: a run of several minutes)."""
     settings = await fault_settings(worker_engine=engine)
     db = fault_engine_for(settings)
-    workload = Workload(settings, count=int(os.environ.get("SALESFLOW_FAULTS_PEAK_BACKLOG", "40000")), rate=50_000.0)
+    workload = Workload(settings, count=int(os.environ.get("SALESFLOW_FAULTS_PEAK_BACKLOG", "20000")), rate=50_000.0)
     await workload.run()  # all of it waits before the workers start
     supervisor.start("projection", settings)
     for _ in range(2):

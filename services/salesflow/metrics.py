@@ -10,12 +10,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-from salesflow.domain.outputs import Observation
 
 FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 MESSAGE_LATENCY_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
@@ -27,7 +25,7 @@ class PipelineMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._children: dict[tuple[int, tuple[Any, ...]], Any] = {}
         r = self.registry
         self.events_consumed = Counter(
             "salesflow_events_consumed", "Records read from a source topic", ["topic"], registry=r
@@ -103,20 +101,11 @@ class PipelineMetrics:
         metric = self._business[name]
         if not labels:
             return metric
-        key = (id(metric), tuple(f"{k}={v}" for k, v in labels))
+        key = (id(metric), labels)
         found = self._children.get(key)
         if found is None:
             found = self._children[key] = metric.labels(**dict(labels))
         return found
-
-    def observe(self, observations: Iterable[Observation]) -> None:
-        """Apply the observations a handler returned to the business metrics."""
-        for observation in observations:
-            series = self.business_series(observation.metric, observation.labels)
-            if isinstance(self._business[observation.metric], Histogram):
-                series.observe(observation.value)
-            else:
-                series.inc(observation.value)
 
 
 def observe_many(series: Any, values: Sequence[float]) -> None:

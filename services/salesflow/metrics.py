@@ -85,6 +85,7 @@ class PipelineMetrics:
             registry=r,
         )
         self._business = _business_metrics(r)
+        self._checked_series: set[tuple[str, tuple[str, ...]]] = set()
 
     def child(self, metric: Any, *labels: str) -> Any:
         """The labelled child of one of these metrics, looked up once: ``labels()`` takes a lock and
@@ -106,6 +107,27 @@ class PipelineMetrics:
         if found is None:
             found = self._children[key] = metric.labels(**dict(labels))
         return found
+
+    def check_observation(self, metric: str, value: float, labels: tuple[tuple[str, str], ...]) -> None:
+        """Raises ``ValueError`` for a handler observation that could not be applied: a metric this
+        worker does not define, label names other than the metric's, a NaN sample, or a counter amount
+        that is negative or infinite. prometheus-client would only raise when the batch's tally is
+        applied, after every record of the batch; checked here, one bad output fails its own event."""
+        found = self._business.get(metric)
+        if found is None:
+            raise ValueError(f"observation of unknown metric {metric!r}; known: {', '.join(sorted(self._business))}")
+        names = tuple(sorted(name for name, _ in labels))
+        if (metric, names) not in self._checked_series:
+            expected = tuple(sorted(found._labelnames))
+            if names != expected:
+                raise ValueError(f"observation of {metric!r} labelled {list(names)}; it takes {list(expected)}")
+            self._checked_series.add((metric, names))
+        if math.isnan(value) or (isinstance(found, Counter) and not 0 <= value < math.inf):
+            raise ValueError(f"observation of {metric!r} with value {value!r}, which it cannot count")
+
+    def histogram_names(self) -> frozenset[str]:
+        """The business metrics that are histograms (their samples are kept, not summed)."""
+        return frozenset(name for name, m in self._business.items() if isinstance(m, Histogram))
 
 
 def observe_many(series: Any, values: Sequence[float]) -> None:

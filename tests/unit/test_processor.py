@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from salesflow.domain import records as r
 from salesflow.domain.events import CloudEvent, EventType
 from salesflow.domain.outcome import EventStatus, Outcome
-from salesflow.domain.outputs import Output
+from salesflow.domain.outputs import Observation, Output
 from salesflow.domain.records import RecordIn
 from salesflow.domain.topics import Topics
 from salesflow.errors import DeadLetterReason, InvalidEvent, TransientHandlerError
@@ -183,6 +184,49 @@ async def test_a_batch_gives_each_records_outputs_in_order_and_counts_its_metric
     assert metric(p, "salesflow_dead_letters_total", {"reason": "unknown_type"}) == 1
     assert metric(p, "salesflow_leads_created_total", {"source": "web_form"}) == 2
     assert metric(p, "salesflow_event_freshness_seconds_count", {"type": "lead.created"}) == 2
+
+
+@pytest.mark.parametrize(
+    ("observation", "error"),
+    [
+        (Observation(metric="leads_lost_total"), "observation of unknown metric 'leads_lost_total'"),
+        (Observation(metric="leads_created_total"), "labelled []; it takes ['source']"),
+        (
+            Observation(metric="leads_created_total", labels=(("source", "a"), ("source", "b"))),
+            "labelled ['source', 'source']",
+        ),
+        (Observation(metric="ai_cost_usd_total", value=-1.0), "with value -1.0"),
+        (Observation(metric="ai_cost_usd_total", value=math.inf), "with value inf"),
+        (
+            Observation(metric="message_processing_latency_seconds", value=math.nan, labels=(("channel", "email"),)),
+            "with value nan",
+        ),
+    ],
+)
+async def test_an_observation_the_metrics_cannot_take_fails_its_own_event_not_the_batch(
+    observation: Observation, error: str
+) -> None:
+    registry = HandlerRegistry()
+    for handler in DEFAULT_REGISTRY.handlers_for(EventType.LEAD_CREATED):
+        registry.register(EventType.LEAD_CREATED, name=handler.name)(handler.fn)
+    bad_event = make_event(EventType.LEAD_CREATED, autopilot=False)
+
+    @registry.register(EventType.LEAD_CREATED, name="careless")
+    async def careless(event: CloudEvent[Any]) -> list[Output]:
+        return [observation] if str(event.id) == bad_event["id"] else []
+
+    p = processor(registry)
+    good = [orjson.dumps(make_event(EventType.LEAD_CREATED, autopilot=False)) for _ in range(2)]
+    out = await p.process_batch(
+        [record(good[0], offset=1), record(orjson.dumps(bad_event), offset=2), record(good[1], offset=3)]
+    )
+    outcomes = [Outcome.model_validate_json(outs[0].value or b"") for outs in out]
+    assert [o.status for o in outcomes] == ["processed", "failed", "processed"]
+    assert outcomes[1].error_message is not None and error in outcomes[1].error_message
+    assert outcomes[1].error_message.startswith("careless: ValueError: ")
+    assert metric(p, "salesflow_leads_created_total", {"source": "web_form"}) == 3  # the analytics handler ran
+    assert metric(p, "salesflow_events_processed_total", {"type": "lead.created", "status": "failed"}) == 1
+    assert metric(p, "salesflow_ai_cost_usd_total") == 0
 
 
 def test_a_dead_letter_that_would_not_fit_is_cut_with_its_size_and_digest() -> None:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from salesflow.domain.outputs import Observation
 from salesflow.metrics import DURATION_BUCKETS, FRESHNESS_BUCKETS, PipelineMetrics, observe_many
-from salesflow.processor.tally import BatchTally, histogram_names
+from salesflow.processor.tally import BatchTally
 
 EDGES = st.sampled_from([*FRESHNESS_BUCKETS, *DURATION_BUCKETS, 0.0, -1.0, math.inf, -math.inf])
 VALUES = st.one_of(EDGES, st.floats(allow_nan=False, min_value=-1e6, max_value=1e6), st.just(math.nan))
@@ -94,7 +94,7 @@ def test_a_batch_tally_reads_as_metrics_applied_per_event(
         tally.inc("events_consumed", label)
         getattr(single, name).labels(label).observe(value)
         single.events_consumed.labels(label).inc()
-    tally.business_observations(observations, histogram_names(batched))
+    tally.business_observations(observations, batched.histogram_names())
     for o in observations:  # one at a time, straight on prometheus-client: the reference
         metric = single._business[o.metric]
         series: Any = metric.labels(**dict(o.labels)) if o.labels else metric

@@ -10,7 +10,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from salesflow.domain.events import CloudEvent
 from salesflow.domain.outcome import HandlerReport
@@ -107,6 +107,7 @@ async def _run_with_retries(
                 outputs, ran = await invoke(event, replay)
                 if not ran:  # already applied (or skipped on replay): attempts 0 says it did not run
                     return [], ok_report(handler.name, 0)
+            _check_observations(outputs, metrics)
         except TRANSIENT_ERRORS as exc:
             metrics.child(metrics.handler_errors, handler.name, "transient").inc()
             if policy.gives_up_after(attempt):
@@ -123,6 +124,15 @@ async def _run_with_retries(
                 metrics.child(metrics.handler_duration, handler.name).observe(elapsed)
             else:
                 tally.observe("handler_duration", elapsed, handler.name)
+
+
+def _check_observations(outputs: list[Output], metrics: PipelineMetrics) -> None:
+    """Raises ``ValueError`` (a permanent failure of the handler, so of this event only) for an
+    observation the metrics cannot take; see ``PipelineMetrics.check_observation``."""
+    for output in outputs:
+        if _output_kind(type(output)) == "observations":
+            observation = cast(Observation, output)
+            metrics.check_observation(observation.metric, observation.value, observation.labels)
 
 
 @functools.cache

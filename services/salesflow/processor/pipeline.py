@@ -24,7 +24,7 @@ from salesflow.logs import record_fields
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.dispatch import DispatchResult, dispatch
 from salesflow.processor.records import command_record, dead_letter_record, outcome_record
-from salesflow.processor.tally import BatchTally, histogram_names
+from salesflow.processor.tally import BatchTally
 from salesflow.processor.watermarks import ReplayWatermarks
 
 Clock = Callable[[], datetime]
@@ -61,7 +61,7 @@ class EventProcessor:
         self.policy = policy
         self.clock = clock
         self.watermarks = watermarks or ReplayWatermarks(group, topics.watermarks)
-        self._histograms = histogram_names(metrics)
+        self._histograms = metrics.histogram_names()
 
     async def process(self, record: RecordIn) -> list[RecordOut]:
         """The records to publish for ``record``: never raises (the stream must go on)."""

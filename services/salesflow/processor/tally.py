@@ -12,8 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import Histogram
-
 from salesflow.domain.outputs import Observation
 from salesflow.metrics import PipelineMetrics, observe_many
 
@@ -57,9 +55,3 @@ class BatchTally:
             metrics.business_series(name, pairs).inc(amount)
         for (name, pairs), values in self.business_samples.items():
             observe_many(metrics.business_series(name, pairs), values)
-
-
-def histogram_names(metrics: PipelineMetrics) -> frozenset[str]:
-    """The business metrics that are histograms (their samples cannot be summed)."""
-    # PipelineMetrics keeps its business metrics in a private mapping; only read here.
-    return frozenset(name for name, m in metrics._business.items() if isinstance(m, Histogram))

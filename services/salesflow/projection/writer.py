@@ -32,7 +32,15 @@ from salesflow.db.schema import FACT_TABLES
 from salesflow.domain.outcome import EventStatus
 from salesflow.projection.batch import Batch, conflict
 from salesflow.projection.rejects import INSERT_REJECTED, rejected_row
-from salesflow.projection.rows import FACT_COLUMNS, DeadLetterRow, Rejection, dead_lettered_event_row, fact_rows
+from salesflow.projection.rows import (
+    FACT_COLUMNS,
+    DeadLetterRow,
+    OutcomeRows,
+    PendingRow,
+    Rejection,
+    dead_lettered_event_row,
+    fact_rows,
+)
 
 PENDING = EventStatus.PENDING.value
 DEAD_LETTERED = EventStatus.DEAD_LETTERED.value
@@ -106,27 +114,49 @@ INSERT INTO events ({_cols(PENDING_COLUMNS)}) SELECT {_cols(PENDING_COLUMNS)} FR
 ON CONFLICT (id) DO UPDATE SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at,
     tenant_id = EXCLUDED.tenant_id
 WHERE events.payload IS NULL AND {SAME_OWNER}
+RETURNING id
 """
 
 _OUTCOME_SET = ", ".join(
     f"{c} = events.replay_count + EXCLUDED.replay_count" if c == "replay_count" else f"{c} = EXCLUDED.{c}"
     for c in (*OUTCOME_COLUMNS[1:], "updated_at")
 )
+# ``inserted``: a new row (its xmax is 0), which cannot have facts yet.
 APPLY_OUTCOMES = f"""
 INSERT INTO events ({_cols(OUTCOME_COLUMNS)}) SELECT {_cols(OUTCOME_COLUMNS)} FROM stage_outcomes
 ON CONFLICT (id) DO UPDATE SET {_OUTCOME_SET}
 WHERE (events.status IN ('{PENDING}', '{DEAD_LETTERED}') OR events.processed_at < EXCLUDED.processed_at)
     AND {SAME_OWNER}
-RETURNING id
+RETURNING id, xmax = 0 AS inserted
+"""
+
+# Lookups by a list of ids join ``unnest`` of it rather than test ``= ANY``: asyncpg prepares its
+# statements, and Postgres's generic plan for ``= ANY($1)`` on a table that grew since it was last
+# analysed is a sequential scan, which made each poll's writes cost in proportion to the table.
+# The existing rows of the outcomes' events, locked until the commit (so what they say holds for the
+# upsert after it): whether each already had an outcome applied, and so facts to replace.
+LOCK_PRIOR = """
+SELECT e.id, e.processed_at IS NOT NULL AS had_outcome
+FROM unnest($1::uuid[]) AS s(id) JOIN events e ON e.id = s.id
+ORDER BY e.id
+FOR UPDATE OF e
+"""
+# The given (id, tenant) pairs whose row (after the upsert: another writer's insert is seen) is
+# another tenant's.
+CONFLICTS = """
+SELECT s.id FROM unnest($1::uuid[], $2::text[]) AS s(id, tenant_id) JOIN events e ON e.id = s.id
+WHERE e.tenant_id IS DISTINCT FROM s.tenant_id
+"""
+OWNERS = """
+SELECT e.id, e.tenant_id FROM unnest($1::uuid[]) AS s(id) JOIN events e ON e.id = s.id
+WHERE e.tenant_id IS NOT NULL
 """
 
 
-def _conflicts(stage: str) -> str:
-    """The staged ids whose row (after the upsert: another writer's insert is seen) is another tenant's."""
-    return f"SELECT s.id FROM {stage} s JOIN events e ON e.id = s.id WHERE e.tenant_id IS DISTINCT FROM s.tenant_id"
+def _delete_facts(table: str) -> str:
+    return f"DELETE FROM {table} f USING unnest($1::uuid[]) AS s(id) WHERE f.event_id = s.id"
 
 
-OWNERS = "SELECT id, tenant_id FROM events WHERE id = ANY($1::uuid[]) AND tenant_id IS NOT NULL"
 INSERT_DEAD_LETTER = f"""
 INSERT INTO dead_letters ({_cols(DEAD_LETTER_COLUMNS)})
 VALUES ({", ".join(f"${i}" for i in range(1, len(DEAD_LETTER_COLUMNS) + 1))})
@@ -174,29 +204,44 @@ def _records(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[
 async def _upsert_pending(pg: asyncpg.Connection, batch: Batch, written: Written) -> None:
     rows = [p.row for p in batch.pending.values()]
     await pg.copy_records_to_table("stage_pending", records=_records(rows, PENDING_COLUMNS), columns=PENDING_COLUMNS)
-    await pg.execute(UPSERT_PENDING)
-    conflicts = {row["id"] for row in await pg.fetch(_conflicts("stage_pending"))}
+    touched = {row["id"] for row in await pg.fetch(UPSERT_PENDING)}
+    # A row left untouched had its payload already, or is another tenant's: only those are looked up.
+    conflicts = await _conflicts(pg, [p for i, p in batch.pending.items() if i not in touched])
     written.rejected += [conflict(batch.pending[i]) for i in conflicts]
     written.rows["events.pending"] = len(rows) - len(conflicts)
 
 
 async def _apply_outcomes(pg: asyncpg.Connection, batch: Batch, written: Written) -> None:
+    ids = list(batch.outcomes)
+    had_outcome = {row["id"]: row["had_outcome"] for row in await pg.fetch(LOCK_PRIOR, ids)}
     rows = [o.event for o in batch.outcomes.values()]
     await pg.copy_records_to_table("stage_outcomes", records=_records(rows, OUTCOME_COLUMNS), columns=OUTCOME_COLUMNS)
-    applied = {row["id"] for row in await pg.fetch(APPLY_OUTCOMES)}
-    conflicts = {row["id"] for row in await pg.fetch(_conflicts("stage_outcomes"))}
+    applied = {row["id"]: row["inserted"] for row in await pg.fetch(APPLY_OUTCOMES)}
+    conflicts = await _conflicts(pg, [o for i, o in batch.outcomes.items() if i not in applied])
     written.rejected += [conflict(batch.outcomes[i]) for i in conflicts]
     written.rows["events.outcome"] = len(applied)
     if not applied:
         return
+    # Facts exist only where an outcome was applied before: a row that had none (new, pending or
+    # dead-lettered) has none to replace. A row that appeared after the lock (another writer's
+    # insert, then our update) is treated as having some.
+    replaced = [i for i, inserted in applied.items() if had_outcome.get(i, not inserted)]
     facts = fact_rows([o for o in batch.outcomes.values() if o.event_id in applied])
-    ids = list(applied)
     for kind, table in FACT_TABLES.items():
-        await pg.execute(f"DELETE FROM {table.name} WHERE event_id = ANY($1::uuid[])", ids)
+        if replaced:
+            await pg.execute(_delete_facts(table.name), replaced)
         if facts.get(kind):
             columns = FACT_COLUMNS[kind]
             await pg.copy_records_to_table(table.name, records=_records(facts[kind], columns), columns=columns)
             written.rows[table.name] = len(facts[kind])
+
+
+async def _conflicts(pg: asyncpg.Connection, items: Sequence[PendingRow | OutcomeRows]) -> set[UUID]:
+    """The event ids of ``items`` whose row belongs to another tenant."""
+    if not items:
+        return set()
+    rows = await pg.fetch(CONFLICTS, [i.event_id for i in items], [i.tenant_id for i in items])
+    return {row["id"] for row in rows}
 
 
 async def _record_dead_letters(pg: asyncpg.Connection, items: list[DeadLetterRow], written: Written) -> None:

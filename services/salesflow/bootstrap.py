@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salesflow import logs, membership
+from salesflow import gc_policy, logs, membership
 from salesflow.db.engine import create_engine
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
@@ -90,7 +90,9 @@ def run_batch_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
     import_handler_modules(settings, registry)
     metrics = PipelineMetrics()
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
-    code = BatchEngine(settings, build_processor(settings, metrics, registry)).run()
+    engine = BatchEngine(settings, build_processor(settings, metrics, registry))
+    gc_policy.tune_for_batches()
+    code = engine.run()
     if code:
         raise SystemExit(code)
 
@@ -110,6 +112,7 @@ def run_faust_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
     worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True, override_logging=False)
     worker.spinner = None  # a terminal spinner has no place in structured logs (and hides "Ready")
+    gc_policy.tune_for_batches()
     worker.execute_from_commandline()
 
 
@@ -151,6 +154,7 @@ def run_projection(settings: Settings) -> None:
         finally:
             await engine.dispose()
 
+    gc_policy.tune_for_batches()
     asyncio.run(main())
 
 

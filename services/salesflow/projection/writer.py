@@ -200,7 +200,7 @@ async def write_batch(engine: AsyncEngine, batch: Batch) -> Written:
 
 def _records(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[tuple[Any, ...]]:
     """Each row's values in ``columns`` order; every row holds every column (``rows`` builds them so)."""
-    values = itemgetter(*columns)  # one C call a row; the generator it replaced was 15% of the projection
+    values = itemgetter(*columns)  # one C call a row: the generator it replaced was a tenth of the CPU
     return [values(row) for row in rows]
 
 

@@ -274,6 +274,35 @@ async def test_replay_of_a_record_no_longer_in_kafka_is_a_409(api: Seeded, engin
     assert answer.status_code == 409 and "source_gone" in answer.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("topic", "partition"), [("salesflow.deleted-topic.v1", 0), (None, 999)], ids=["deleted topic", "no such partition"]
+)
+async def test_replay_of_a_record_whose_topic_or_partition_is_gone_is_a_prompt_409(
+    api: Seeded, engine: AsyncEngine, topic: str | None, partition: int
+) -> None:
+    tenant, ghost = TENANTS[0], uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(events),
+            [
+                {
+                    "id": ghost,
+                    "type": "lead.created",
+                    "tenant_id": tenant,
+                    "status": "failed",
+                    "created_at": datetime.now(UTC),
+                    "source_topic": topic or api.settings.topics.source(EventType.LEAD_CREATED),
+                    "source_partition": partition,
+                    "source_offset": 0,
+                }
+            ],
+        )
+    # Before the reader checked the metadata, this waited on the client's metadata retries and hung
+    # the API under schemathesis.
+    answer = await api.client.post(f"/api/events/{ghost}/replay", headers=auth(tenant))
+    assert answer.status_code == 409 and "source_gone" in answer.json()["detail"]
+
+
 async def test_batch_replay_takes_the_callers_oldest_failed_events(api: Seeded) -> None:
     tenant = TENANTS[1]
     answer = await api.client.post(

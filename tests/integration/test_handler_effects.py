@@ -155,11 +155,12 @@ async def test_settings_http_and_logger_are_injected_and_outputs_returned(
     ) -> list[Output]:
         seen.update(settings=settings, http=http)
         log.info("notifying about %s", event.lead_id)
-        return [Observation(metric="notifications_total")]
+        return [Observation(metric="messages_sent_total", labels=(("channel", "email"),))]
 
     with caplog.at_level(logging.INFO, logger="salesflow.handler"):
         result = await run_handlers(lead_created(lead_id="l-7"), registry=registry, resources=handler_resources)
-    assert result.outputs == [Observation(metric="notifications_total")]
+    # A metric the worker defines: an unknown one fails the handler (test_processor covers that).
+    assert result.outputs == [Observation(metric="messages_sent_total", labels=(("channel", "email"),))]
     assert seen["settings"] is handler_resources.settings and isinstance(seen["http"], httpx.AsyncClient)
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
         ("salesflow.handler.effects.notify", "notifying about l-7")

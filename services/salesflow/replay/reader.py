@@ -33,16 +33,33 @@ class RecordReader:
             by_tp.setdefault(TopicPartition(topic, partition), []).append(offset)
         if not by_tp:
             return {}
+        found: dict[Position, RecordIn | None] = {}
+        # A topic deleted since (or a partition it never had) reads as gone at once: asking for its
+        # offsets would wait out the client's metadata retries, a minute, on every request.
+        existing = await self._existing(list(by_tp))
+        for tp in [tp for tp in by_tp if tp not in existing]:
+            for offset in by_tp.pop(tp):
+                found[(tp.topic, tp.partition, offset)] = None
+        if not by_tp:
+            return found
         starts = await self.consumer.beginning_offsets(list(by_tp))
         ends = await self.consumer.end_offsets(list(by_tp))
         self.consumer.assign(list(by_tp))
-        found: dict[Position, RecordIn | None] = {}
         for tp, offsets in by_tp.items():
             readable = [o for o in sorted(set(offsets)) if starts[tp] <= o < ends[tp]]
             records = await self._read_partition(tp, readable)
             for offset in offsets:
                 found[(tp.topic, tp.partition, offset)] = records.get(offset)
         return found
+
+    async def _existing(self, wanted: list[TopicPartition]) -> set[TopicPartition]:
+        """The partitions of ``wanted`` that the cluster's metadata holds now."""
+        topics = await self.consumer.topics()  # fetches fresh metadata of every topic
+        return {
+            tp
+            for tp in wanted
+            if tp.topic in topics and tp.partition in (self.consumer.partitions_for_topic(tp.topic) or ())
+        }
 
     async def read_one(self, topic: str, partition: int, offset: int) -> RecordIn | None:
         return (await self.read([(topic, partition, offset)]))[(topic, partition, offset)]

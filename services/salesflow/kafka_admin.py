@@ -62,6 +62,18 @@ async def topic_partitions(settings: Settings, topic: str) -> list[TopicPartitio
     ]
 
 
+async def existing_partitions(settings: Settings) -> dict[str, set[int]]:
+    """Every topic the cluster has now, with its partitions. All topics are asked for: a metadata
+    request that names a topic creates it on a cluster that auto-creates topics."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {d["topic"]: {p["partition"] for p in d["partitions"]} for d in described if d["error_code"] == 0}
+
+
 async def read_topic(settings: Settings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     """Every record (key, value) of a small topic, from the beginning to its current end."""
     partitions = await topic_partitions(settings, topic)

@@ -131,9 +131,9 @@ WHERE (events.status IN ('{PENDING}', '{DEAD_LETTERED}') OR events.processed_at 
 RETURNING id, xmax = 0 AS inserted
 """
 
-# Lookups by a list of ids join ``unnest`` of it rather than test ``= ANY``: asyncpg prepares its
-# statements, and Postgres's generic plan for ``= ANY($1)`` on a table that grew since it was last
-# analysed is a sequential scan, which made each poll's writes cost in proportion to the table.
+# Lookups by a list of ids join ``unnest`` of it rather than test ``= ANY``: Postgres planned
+# ``= ANY($1)`` (a parameter of asyncpg's prepared statements) on a table that grew since it was last
+# analysed as a sequential scan, which made each poll's writes cost in proportion to the table.
 # The existing rows of the outcomes' events, locked until the commit (so what they say holds for the
 # upsert after it): whether each already had an outcome applied, and so facts to replace.
 LOCK_PRIOR = """

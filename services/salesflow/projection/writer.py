@@ -118,14 +118,19 @@ WHERE events.payload IS NULL AND {SAME_OWNER}
 RETURNING id
 """
 
+# An outcome's row also carries the payload when its source record came in the same batch: the event
+# is then written once, not inserted as `pending` and updated at once (an update of an indexed status
+# is a new row version and new entries in every index).
+STAGED_OUTCOME_COLUMNS = (*OUTCOME_COLUMNS, "payload")
 _OUTCOME_SET = ", ".join(
     f"{c} = events.replay_count + EXCLUDED.replay_count" if c == "replay_count" else f"{c} = EXCLUDED.{c}"
     for c in (*OUTCOME_COLUMNS[1:], "updated_at")
 )
-# ``inserted``: a new row (its xmax is 0), which cannot have facts yet.
+# ``inserted``: a new row (its xmax is 0), which cannot have facts yet. The payload, as `pending`
+# writes it, only fills in one the row does not have yet.
 APPLY_OUTCOMES = f"""
-INSERT INTO events ({_cols(OUTCOME_COLUMNS)}) SELECT {_cols(OUTCOME_COLUMNS)} FROM stage_outcomes
-ON CONFLICT (id) DO UPDATE SET {_OUTCOME_SET}
+INSERT INTO events ({_cols(STAGED_OUTCOME_COLUMNS)}) SELECT {_cols(STAGED_OUTCOME_COLUMNS)} FROM stage_outcomes
+ON CONFLICT (id) DO UPDATE SET {_OUTCOME_SET}, payload = COALESCE(events.payload, EXCLUDED.payload)
 WHERE (events.status IN ('{PENDING}', '{DEAD_LETTERED}') OR events.processed_at < EXCLUDED.processed_at)
     AND {SAME_OWNER}
 RETURNING id, xmax = 0 AS inserted
@@ -187,10 +192,16 @@ async def write_batch(engine: AsyncEngine, batch: Batch) -> Written:
         pg = cast("asyncpg.Connection[asyncpg.Record]", (await conn.get_raw_connection()).driver_connection)
         async with pg.transaction():
             await pg.execute(STAGING)
-            if batch.pending:
-                await _upsert_pending(pg, batch, written)
+            # An event whose source record and outcome share the batch (the batch gave both to one
+            # tenant) is written by its outcome, payload included; its `pending` row only where the
+            # outcome was not applied (an existing row is newer, or another tenant's).
+            written_with_outcome: set[UUID] = set()
             if batch.outcomes:
-                await _apply_outcomes(pg, batch, written)
+                written_with_outcome = await _apply_outcomes(pg, batch, written)
+            if len(batch.pending) > len(written_with_outcome):
+                await _upsert_pending(pg, batch, written, skip=written_with_outcome)
+            if written_with_outcome:
+                written.rows["events.pending"] = written.rows.get("events.pending", 0) + len(written_with_outcome)
             if batch.dead_letters:
                 await _record_dead_letters(pg, batch.dead_letters, written)
             if written.rejected:
@@ -204,27 +215,31 @@ def _records(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[
     return [values(row) for row in rows]
 
 
-async def _upsert_pending(pg: asyncpg.Connection, batch: Batch, written: Written) -> None:
-    rows = [p.row for p in batch.pending.values()]
+async def _upsert_pending(pg: asyncpg.Connection, batch: Batch, written: Written, skip: set[UUID]) -> None:
+    pending = {i: p for i, p in batch.pending.items() if i not in skip}
+    rows = [p.row for p in pending.values()]
     await pg.copy_records_to_table("stage_pending", records=_records(rows, PENDING_COLUMNS), columns=PENDING_COLUMNS)
     touched = {row["id"] for row in await pg.fetch(UPSERT_PENDING)}
     # A row left untouched had its payload already, or is another tenant's: only those are looked up.
-    conflicts = await _conflicts(pg, [p for i, p in batch.pending.items() if i not in touched])
-    written.rejected += [conflict(batch.pending[i]) for i in conflicts]
+    conflicts = await _conflicts(pg, [p for i, p in pending.items() if i not in touched])
+    written.rejected += [conflict(pending[i]) for i in conflicts]
     written.rows["events.pending"] = len(rows) - len(conflicts)
 
 
-async def _apply_outcomes(pg: asyncpg.Connection, batch: Batch, written: Written) -> None:
+async def _apply_outcomes(pg: asyncpg.Connection, batch: Batch, written: Written) -> set[UUID]:
+    """Apply the batch's outcomes; returns the events whose `pending` row they wrote too."""
     ids = list(batch.outcomes)
     had_outcome = {row["id"]: row["had_outcome"] for row in await pg.fetch(LOCK_PRIOR, ids)}
-    rows = [o.event for o in batch.outcomes.values()]
-    await pg.copy_records_to_table("stage_outcomes", records=_records(rows, OUTCOME_COLUMNS), columns=OUTCOME_COLUMNS)
+    values = itemgetter(*OUTCOME_COLUMNS)
+    pending, outcomes = batch.pending, batch.outcomes
+    records = [(*values(o.event), p.row["payload"] if (p := pending.get(i)) else None) for i, o in outcomes.items()]
+    await pg.copy_records_to_table("stage_outcomes", records=records, columns=STAGED_OUTCOME_COLUMNS)
     applied = {row["id"]: row["inserted"] for row in await pg.fetch(APPLY_OUTCOMES)}
     conflicts = await _conflicts(pg, [o for i, o in batch.outcomes.items() if i not in applied])
     written.rejected += [conflict(batch.outcomes[i]) for i in conflicts]
     written.rows["events.outcome"] = len(applied)
     if not applied:
-        return
+        return set()
     # Facts exist only where an outcome was applied before: a row that had none (new, pending or
     # dead-lettered) has none to replace. A row that appeared after the lock (another writer's
     # insert, then our update) is treated as having some.
@@ -237,6 +252,7 @@ async def _apply_outcomes(pg: asyncpg.Connection, batch: Batch, written: Written
             columns = FACT_COLUMNS[kind]
             await pg.copy_records_to_table(table.name, records=_records(facts[kind], columns), columns=columns)
             written.rows[table.name] = len(facts[kind])
+    return {i for i in applied if i in pending}
 
 
 async def _conflicts(pg: asyncpg.Connection, items: Sequence[PendingRow | OutcomeRows]) -> set[UUID]:

@@ -14,7 +14,8 @@ How: the batch's rows go by binary ``COPY`` into temporary staging tables, and o
 ``INSERT ... SELECT ... ON CONFLICT`` per kind moves them into ``events``; the facts of the applied
 outcomes are copied straight into their tables once the old ones are deleted. Executing the upserts
 row by row through SQLAlchemy's parameter handling was a third of the projection's time, and the
-upsert rules, written once below, are the same for one row or a batch.
+upsert rules, written once below, are the same for one row or a batch. An event whose source record
+and outcome share a batch is written once, by its outcome with the payload.
 """
 
 from __future__ import annotations

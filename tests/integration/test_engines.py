@@ -3,7 +3,9 @@ and the batch engine under both consumer group protocols."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,11 +14,14 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from salesflow.bootstrap import build_processor
 from salesflow.domain import records as r
 from salesflow.domain.events import EventType
 from salesflow.domain.outcome import Outcome
 from salesflow.kafka_admin import create_topics, read_topic
 from salesflow.kafka_clients import client_options
+from salesflow.metrics import PipelineMetrics
+from salesflow.processor.engines.batch import BatchEngine
 from salesflow.processor.records import DLQ_ORIGINAL_SHA256, DLQ_ORIGINAL_SIZE, DLQ_TRUNCATED
 from salesflow.producer.client import kafka_producer
 from salesflow.producer.envelope import encode
@@ -142,3 +147,35 @@ async def test_the_batch_engine_processes_under_both_group_protocols(
             await producer.send(settings.topics.source(EventType(event["type"])), encode(event), key=b"acme:k")
         await producer.flush()
     await wait_for(lambda: _has(settings, {e["id"] for e in events}), timeout=120, what="every outcome")
+
+
+async def test_an_idle_batch_engine_hands_over_a_record_at_once_not_after_the_batch_time(
+    settings_factory: SettingsFactory, worker_engine: str
+) -> None:
+    """A batch is what has arrived, up to its size: an idle worker does not hold a lone record until
+    the batch fills or its time is up (at a low rate, that was most of every record's latency)."""
+    if worker_engine != "batch":
+        pytest.skip("the batch engine's read (Faust's take waits out its window by design)")
+    batch_seconds = 30.0
+    settings = settings_factory(processor_batch_seconds=batch_seconds)
+    await create_topics(settings)
+    engine = BatchEngine(settings, build_processor(settings, PipelineMetrics()))
+    try:
+        engine.consumer.subscribe(list(settings.topics.sources))
+
+        async def assigned() -> bool:
+            await asyncio.to_thread(engine.consumer.poll, 0.5)  # the topics are empty: joins, reads nothing
+            return bool(engine.consumer.assignment())
+
+        await wait_for(assigned, timeout=60, what="the partitions assigned")
+        event = make_event(EventType.LEAD_CREATED)
+        async with producer_for(settings) as producer:
+            await (await producer.send(settings.topics.source(EventType.LEAD_CREATED), encode(event), key=b"a:1"))
+        started = time.monotonic()
+        batch = await asyncio.to_thread(engine._read)
+        waited = time.monotonic() - started
+        assert [orjson.loads(m.value() or b"")["id"] for m in batch] == [event["id"]]
+        assert waited < batch_seconds / 2, f"the record was held {waited:.1f}s of a {batch_seconds:.0f}s batch time"
+    finally:
+        engine.consumer.close()
+        engine._loop.close()

@@ -1,6 +1,6 @@
 """The batch engine (``SALESFLOW_WORKER_ENGINE=batch``): the worker's edge on librdkafka.
 
-A plain synchronous loop: ``Consumer.consume(n, timeout)`` a batch, run it through the batch core
+A plain synchronous loop: read a batch (what has arrived, up to its size), run it through the batch core
 (an event loop only for the handlers, which are coroutines), hand its records to librdkafka's
 idempotent producer (``acks=all``), and commit what the commit rule (``processor.commits``) frees:
 offsets whose records are acknowledged and whose watermarks are written, per partition in read
@@ -88,10 +88,7 @@ class BatchEngine:
             self._loop.close()
 
     def _step(self) -> None:
-        # Without records in flight, wait for some; with some, wait briefly (never spin on a core),
-        # then serve the deliveries.
-        wait = self.settings.processor_batch_seconds if self.ledger.in_flight() == 0 else IN_FLIGHT_WAIT_SECONDS
-        messages = self.consumer.consume(self.settings.processor_batch_size, wait)
+        messages = self._read()
         records = [record_in(m) for m in messages if not self._consume_error(m)]
         if records:
             outgoing = self._loop.run_until_complete(self.processor.process_batch(records))
@@ -115,6 +112,22 @@ class BatchEngine:
         if now - self._last_lag >= LAG_REPORT_SECONDS:
             self._report_lag()
             self._last_lag = now
+
+    def _read(self) -> list[Message]:
+        """The next batch: up to the batch size, of what has arrived, without waiting to fill it.
+
+        With records in flight, wait briefly (never spin on a core), then serve the deliveries. Idle,
+        wait up to the batch time for the first record, then take what is already buffered with it:
+        ``consume(n, timeout)`` alone holds a record until n have come or the time is up, which at
+        a low rate made every record wait out most of the batch time. Under load the buffer holds a
+        full batch by the time one is processed, so batches stay full."""
+        size = self.settings.processor_batch_size
+        if self.ledger.in_flight():
+            return self.consumer.consume(size, IN_FLIGHT_WAIT_SECONDS)
+        first = self.consumer.poll(self.settings.processor_batch_seconds)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(size - 1, 0)] if size > 1 else [first]
 
     def _produce(self, out: RecordOut, on_delivery: Callable[[KafkaError | None, Message], None]) -> None:
         while True:

@@ -109,7 +109,10 @@ async def e2e_run(stack: BenchStack, rates: list[int], seconds: float, logs: Pat
     results = []
     try:
         warm, _ = await produce_at(settings, 200, 2.0, seed=1)  # both services up and assigned
-        await _wait_final(conn, warm, timeout=120)
+        # Only a warm-up: most of it final is enough. On a freshly started broker, one acknowledged
+        # record of the first sends to brand-new topics was seen missing from the topic (399 of 400
+        # read back, every one of them processed and projected), and the run then waited in vain.
+        await _wait_final(conn, warm, timeout=120, missing_ok=len(warm) // 100)
         for n, rate in enumerate(rates):
             since = time.monotonic() + seconds / 2
             ids, achieved = await produce_at(settings, rate, seconds, seed=100 + n)
@@ -138,11 +141,14 @@ async def e2e_run(stack: BenchStack, rates: list[int], seconds: float, logs: Pat
     return results
 
 
-async def _wait_final(conn: Any, ids: list[str], timeout: float) -> None:
+async def _wait_final(conn: Any, ids: list[str], timeout: float, missing_ok: int = 0) -> None:
     wanted = [UUID(i) for i in ids]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await conn.fetchval("SELECT count(*) FROM bench_final_seen WHERE id = ANY($1)", wanted) >= len(ids):
+        final = await conn.fetchval("SELECT count(*) FROM bench_final_seen WHERE id = ANY($1)", wanted)
+        if final >= len(ids) - missing_ok:
+            if final < len(ids):
+                print(f"[bench] warm-up: {len(ids) - final} of {len(ids)} events not final (yet); going on", flush=True)
             return
         await asyncio.sleep(0.5)
     raise TimeoutError(f"not every event of the e2e run was final in Postgres after {timeout:.0f}s")

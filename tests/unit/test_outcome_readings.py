@@ -80,12 +80,15 @@ def bent(draw: st.DrawFn) -> dict[str, Any]:
     value: dict[str, Any] = orjson.loads(orjson.dumps(BASE))
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         where = draw(st.sampled_from(["top", "position", "fact"]))
+        facts: Any = value.get("facts")
+        if where == "fact" and not (isinstance(facts, list) and facts):
+            continue  # an earlier bend removed or replaced the facts
         target = (
             value
             if where == "top"
-            else value["position"]
+            else value.get("position")
             if where == "position"
-            else value["facts"][draw(st.integers(min_value=0, max_value=len(value["facts"]) - 1))]
+            else facts[draw(st.integers(min_value=0, max_value=len(facts) - 1))]
         )
         if not isinstance(target, dict) or not target:
             continue

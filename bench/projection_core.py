@@ -22,7 +22,6 @@ import time
 from typing import Any, cast
 
 from aiokafka import ConsumerRecord
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.core import fresh_processor, source_records
 from bench.stack import BenchStack
@@ -32,14 +31,6 @@ from salesflow.domain.records import RecordIn
 from salesflow.metrics import PipelineMetrics
 from salesflow.projection.service import Projection
 from salesflow.settings import Settings
-
-try:  # the service's own engine; an A/B against a commit from before it: the default one
-    from salesflow.bootstrap import projection_engine
-except ImportError:
-
-    def projection_engine(settings: Settings) -> AsyncEngine:
-        return create_engine(settings.database_url)
-
 
 try:  # the services run with it, so the measures do
     from salesflow.gc_policy import tune_for_batches
@@ -109,7 +100,7 @@ async def run(args: argparse.Namespace) -> None:
         tables, events = projection_rows([*sources, *outcomes], settings)
         rows = sum(len(t) for t in tables.values())
         batches = polls(sources, outcomes, args.batch)
-        engine = projection_engine(settings)
+        engine = create_engine(stack.database_url)
         projection = Projection(settings=settings, engine=engine, metrics=PipelineMetrics(), consumer=cast(Any, None))
         tune_for_batches()
         try:

@@ -133,13 +133,6 @@ def projection_consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
-def projection_engine(settings: Settings) -> AsyncEngine:
-    """The projection's database engine. Its writes are retried while the database is away (the
-    failure policy), so its connections are not pinged at each checkout: that was three of a write's
-    round trips, for every batch."""
-    return create_engine(settings.database_url, pre_ping=False)
-
-
 def run_projection(settings: Settings) -> None:
     """Run the projection until SIGTERM/SIGINT."""
     logs.configure(settings.log_level, settings.log_format)
@@ -149,7 +142,7 @@ def run_projection(settings: Settings) -> None:
     start_http_server(settings.projection_metrics_port, registry=metrics.registry)
 
     async def main() -> None:
-        engine = projection_engine(settings)
+        engine = create_engine(settings.database_url)
         projection = Projection(
             settings=settings, engine=engine, metrics=metrics, consumer=projection_consumer(settings)
         )

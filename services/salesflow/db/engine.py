@@ -25,15 +25,10 @@ from salesflow.errors import ConfigurationError, DatabaseConnectError
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
-def create_engine(database_url: str, *, pool_size: int = 5, pre_ping: bool = True) -> AsyncEngine:
-    """An engine for ``database_url``, with its TLS query parameters applied to every connection.
-
-    ``pre_ping``: test each connection as it is checked out (three round trips: BEGIN, a ping,
-    ROLLBACK), so that one left broken by a database restart is replaced before it is used. A caller
-    that retries a failed use anyway (the projection) does without: a broken connection then fails
-    one attempt, is discarded when it is returned, and the retry gets a new one."""
+def create_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
+    """An engine for ``database_url``, with its TLS query parameters applied to every connection."""
     url, connect_args = asyncpg_connect_args(database_url)
-    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=pre_ping, connect_args=connect_args)
+    engine = create_async_engine(url, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args)
     event.listen(engine.sync_engine, "do_connect", _connect_or_explain(url))
     return engine
 

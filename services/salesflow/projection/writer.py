@@ -191,35 +191,23 @@ async def write_batch(engine: AsyncEngine, batch: Batch) -> Written:
     async with engine.connect() as conn:
         # The driver's own connection, for COPY; the transaction is asyncpg's, so all or nothing.
         pg = cast("asyncpg.Connection[asyncpg.Record]", (await conn.get_raw_connection()).driver_connection)
-        try:
-            await _write(pg, batch, written)
-        except BaseException:
-            # SQLAlchemy does not see errors on the driver's connection: one that broke (the database
-            # restarted, the network dropped) must not go back to the pool to fail the retry too.
-            if pg.is_closed():
-                await conn.invalidate()
-            raise
+        async with pg.transaction():
+            await pg.execute(STAGING)
+            # An event whose source record and outcome share the batch (the batch gave both to one
+            # tenant) is written by its outcome, payload included; its `pending` row only where the
+            # outcome was not applied (an existing row is newer, or another tenant's).
+            written_with_outcome: set[UUID] = set()
+            if batch.outcomes:
+                written_with_outcome = await _apply_outcomes(pg, batch, written)
+            if len(batch.pending) > len(written_with_outcome):
+                await _upsert_pending(pg, batch, written, skip=written_with_outcome)
+            if written_with_outcome:
+                written.rows["events.pending"] = written.rows.get("events.pending", 0) + len(written_with_outcome)
+            if batch.dead_letters:
+                await _record_dead_letters(pg, batch.dead_letters, written)
+            if written.rejected:
+                await pg.executemany(INSERT_REJECTED, [rejected_row(r) for r in written.rejected])
     return written
-
-
-async def _write(pg: asyncpg.Connection, batch: Batch, written: Written) -> None:
-    """The batch in one transaction: all of it, or nothing."""
-    async with pg.transaction():
-        await pg.execute(STAGING)
-        # An event whose source record and outcome share the batch (the batch gave both to one
-        # tenant) is written by its outcome, payload included; its `pending` row only where the
-        # outcome was not applied (an existing row is newer, or another tenant's).
-        written_with_outcome: set[UUID] = set()
-        if batch.outcomes:
-            written_with_outcome = await _apply_outcomes(pg, batch, written)
-        if len(batch.pending) > len(written_with_outcome):
-            await _upsert_pending(pg, batch, written, skip=written_with_outcome)
-        if written_with_outcome:
-            written.rows["events.pending"] = written.rows.get("events.pending", 0) + len(written_with_outcome)
-        if batch.dead_letters:
-            await _record_dead_letters(pg, batch.dead_letters, written)
-        if written.rejected:
-            await pg.executemany(INSERT_REJECTED, [rejected_row(r) for r in written.rejected])
 
 
 def _records(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[tuple[Any, ...]]:

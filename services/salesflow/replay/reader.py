@@ -6,6 +6,7 @@ to date the oldest unprocessed record of a lagging partition.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -104,4 +105,16 @@ async def record_reader(settings: Settings, timeout: float = 10.0) -> AsyncItera
     try:
         yield RecordReader(consumer, functools.partial(existing_partitions, settings), timeout)
     finally:
+        await _stop(consumer)
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """Stop the consumer. aiokafka's ``stop`` soon after ``start`` can raise the ``CancelledError`` of
+    a task of its own that it has just cancelled (its coordinator's committed-offsets reset): that
+    one is not ours, and answered a replay request with a 500. A cancellation of this task is."""
+    try:
         await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

@@ -213,7 +213,7 @@ def parse_outcome_exact(record: RecordIn) -> OutcomeRows:
 # scalar JSON values those keys hold, ints within 64 bits as orjson reads them, times through the same
 # ``_timestamp``; ids in the forms both accept, to the same UUID); anything else (another type, a
 # nested value, a form one of them refuses) raises, and the exact reading decides.
-# ``tests/unit/test_projection_rows.py`` holds the two to the same rows and rejections.
+# ``tests/unit/test_outcome_readings.py`` holds the two to the same rows and rejections.
 _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _Scalar = str | _Int64 | float | bool | None
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer
+from confluent_kafka import TopicPartition as ConfluentPartition
 
+from salesflow.domain.decoding import decode_event
 from salesflow.domain.events import EventType
-from salesflow.kafka_clients import client_options
+from salesflow.errors import InvalidEvent
+from salesflow.kafka_clients import client_options, librdkafka_options
+from salesflow.processor.engines.librdkafka import record_in
 from salesflow.producer.client import kafka_producer
 from salesflow.producer.demo import DemoGenerator
 from salesflow.producer.envelope import encode, record_key
@@ -87,6 +94,49 @@ async def raw_consume(settings: Settings, count: int) -> float:
         return seen / (time.perf_counter() - started)
     finally:
         await reader.stop()
+
+
+def librdkafka_consume(settings: Settings, count: int, *, validate: bool) -> float:
+    """A bare confluent-kafka (librdkafka) consumer reads ``count`` source records: the batch
+    engine's own client, so its raw limit. ``validate``: each record also goes through the envelope
+    contract's decoding and validation (``decode_event``, the pydantic models of ``domain.events``),
+    and nothing else: no handler, no record out, no commit. That is the floor of any worker that
+    validates every event against the contract, whatever it does next. Events/s from the first
+    record on (connection and metadata excluded). Blocking: call it from a thread."""
+    reader = Consumer(
+        {
+            **librdkafka_options(settings),
+            "group.id": f"bench-floor-{uuid.uuid4()}",  # assigned partitions, nothing committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+        }
+    )
+    try:
+        reader.assign(
+            [
+                ConfluentPartition(tp.topic, tp.partition, OFFSET_BEGINNING)
+                for tp in partitions(settings, settings.topics.sources)
+            ]
+        )
+        seen, started = 0, None
+        deadline = time.monotonic() + max(120.0, count / 200)
+        while seen < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read {seen} of {count} source records")
+            batch = reader.consume(1000, 1.0)
+            if batch and started is None:
+                started = time.perf_counter()
+            for message in batch:
+                if message.error() is not None:
+                    raise RuntimeError(f"consume error: {message.error()}")
+                if validate:
+                    with contextlib.suppress(InvalidEvent):  # a refusal costs too; the demo mix has none
+                        record = record_in(message)  # the batch engine's own conversion
+                        decode_event(record.value, record.headers, max_bytes=settings.max_event_bytes)
+            seen += len(batch)
+        return seen / (time.perf_counter() - (started or time.perf_counter()))
+    finally:
+        reader.close()
 
 
 async def read_range(settings: Settings, start: Offsets, stop: Offsets) -> list[Any]:

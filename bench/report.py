@@ -69,6 +69,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{_f(report['raw_consume_events_per_s'])} (bare aiokafka consumer) | "
         f"{_f(report['processor_vs_raw_consume_ratio'], 3)} |",
         *_engine_rows(report),
+        *_floor_rows(report),
         f"| projection, rows/s | {_f(report['projection_rows_per_s'])} | "
         f"{_f(report['raw_copy_rows_per_s'])} (asyncpg COPY) | {_f(report['projection_vs_copy_ratio'], 3)} |",
         "",
@@ -109,6 +110,25 @@ def _engine_rows(report: dict[str, Any]) -> list[str]:
         label = f"{engine} engine, events/s ({times or 1} worker{'s, sum' if times else ''})"
         against = f"{_f(eps / bare, 2)} x bare Faust" if bare and engine == "faust" and not times else "-"
         rows.append(f"| {label} | {_f(eps)} | - | {against} |")
+    return rows
+
+
+def _floor_rows(report: dict[str, Any]) -> list[str]:
+    """The floors: what the contracts alone cost, with no code of ours in between (absent from older runs)."""
+    rows = []
+    floor, raw = report.get("contract_floor_events_per_s"), report.get("raw_librdkafka_consume_events_per_s")
+    if floor and raw:
+        rows += [
+            f"| bare librdkafka consumer (the batch engine's client), events/s | {_f(raw)} | - | - |",
+            f"| contract floor: librdkafka consume + envelope validation only, events/s | {_f(floor)} | "
+            f"{_f(raw)} (bare librdkafka) | {_f(floor / raw, 3)} |",
+        ]
+    upsert = report.get("raw_upsert_rows_per_s")
+    if upsert:
+        rows.append(
+            f"| idempotent-write floor: COPY to staging + upsert, rows/s | {_f(upsert)} | "
+            f"{_f(report['raw_copy_rows_per_s'])} (asyncpg COPY) | {_f(report['upsert_vs_copy_ratio'], 3)} |"
+        )
     return rows
 
 

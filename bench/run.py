@@ -1,8 +1,10 @@
 """``python -m bench``: every measure of ``bench/README.md`` in one run, against the local stack.
 
-Order: load the source topics once; raw consume, then the bare Faust agent and each worker engine
+Order: load the source topics once; raw consume (aiokafka, librdkafka, and librdkafka with the
+envelope contract's validation: the contract floor), then the bare Faust agent and each worker engine
 alone and as two processes, interleaved (repeats each); copy the sources
-and one run's outcomes to the projection's topics; raw COPY, then the projection (repeats each); then
+and one run's outcomes to the projection's topics; raw COPY and the idempotent-write floor (COPY to
+staging + upsert), then the projection (repeats each); then
 end-to-end latency at each produce rate with both services running. Reports in ``--out``.
 """
 
@@ -67,10 +69,18 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         loaded = await kafka_io.preload(source, args.events)
         log(f"loaded {loaded.events:,} events ({loaded.mean_bytes:.0f} bytes on average)")
 
-        raw_consume = []
+        raw_consume, raw_librdkafka, contract_floor = [], [], []
         for _ in range(args.repeats):
             raw_consume.append(await kafka_io.raw_consume(source, args.events))
             log(f"raw consume: {raw_consume[-1]:,.0f} events/s")
+            raw_librdkafka.append(
+                await asyncio.to_thread(kafka_io.librdkafka_consume, source, args.events, validate=False)
+            )
+            log(f"raw consume, librdkafka: {raw_librdkafka[-1]:,.0f} events/s")
+            contract_floor.append(
+                await asyncio.to_thread(kafka_io.librdkafka_consume, source, args.events, validate=True)
+            )
+            log(f"contract floor (librdkafka consume + envelope validation): {contract_floor[-1]:,.0f} events/s")
         # Both engines, alone and two processes each, and the bare Faust agent: interleaved, so a busy
         # machine weighs on every variant alike.
         runs: dict[str, list[throughput.ProcessorRun]] = {name: [] for name in ENGINE_VARIANTS}
@@ -101,10 +111,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         del records
         log(f"projection input: {events:,} events, {facts:,} facts")
 
-        raw_copy = []
+        raw_copy, raw_upsert = [], []
         for _ in range(args.repeats):
             raw_copy.append(await throughput.raw_copy(stack, tables))
             log(f"raw COPY: {raw_copy[-1]:,.0f} rows/s")
+            raw_upsert.append(await throughput.raw_upsert(stack, tables))
+            log(f"idempotent-write floor (COPY to staging + upsert): {raw_upsert[-1]:,.0f} rows/s")
         del tables
         projection = []
         for _ in range(args.repeats):
@@ -138,9 +150,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             round(median([r.events_per_s for r in runs["faust"]]) / median(faust_bare), 3) if faust_bare else None
         ),
         "processor_vs_raw_consume_ratio": round(processor_eps / median(raw_consume), 4),
+        "raw_librdkafka_consume_events_per_s": round(median(raw_librdkafka)),
+        "contract_floor_events_per_s": round(median(contract_floor)),
         "raw_copy_rows_per_s": round(median(raw_copy)),
         "projection_rows_per_s": round(projection_rps),
         "projection_vs_copy_ratio": round(projection_rps / median(raw_copy), 4),
+        "raw_upsert_rows_per_s": round(median(raw_upsert)),
+        "upsert_vs_copy_ratio": round(median(raw_upsert) / median(raw_copy), 4),
         "projection_rows": {"events": events, "facts": facts},
         "e2e_p99_ms": {str(r.rate): round(r.p99_ms, 1) for r in e2e},
         "e2e": [asdict(r) for r in e2e],
@@ -154,7 +170,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "processor_events_per_s": [round(p.events_per_s) for p in processor],
             "faust_bare_events_per_s": [round(x) for x in faust_bare],
             **{f"{name}_events_per_s": [round(r.events_per_s) for r in rs] for name, rs in runs.items()},
+            "raw_librdkafka_consume_events_per_s": [round(x) for x in raw_librdkafka],
+            "contract_floor_events_per_s": [round(x) for x in contract_floor],
             "raw_copy_rows_per_s": [round(x) for x in raw_copy],
+            "raw_upsert_rows_per_s": [round(x) for x in raw_upsert],
             "projection_rows_per_s": [round(p.rows_per_s) for p in projection],
         },
     }

@@ -119,6 +119,51 @@ async def raw_copy(stack: BenchStack, tables: dict[str, list[dict[str, Any]]]) -
         await conn.close()
 
 
+async def raw_upsert(stack: BenchStack, tables: dict[str, list[dict[str, Any]]]) -> float:
+    """The idempotent-write floor: the same rows as ``raw_copy``, but written the only way a replay
+    cannot double count, as upserts: binary COPY into a staging table, then one
+    ``INSERT ... SELECT ... ON CONFLICT (primary key) DO UPDATE`` per table, into empty tables of the
+    same shape, in one transaction. No tenant guard, no status order, no Kafka, no parsing: an upper
+    bound for any projection that keeps the replay guarantee. Rows/s."""
+    conn = await stack.connect()
+    try:
+        keys = {}
+        for name in tables:
+            await conn.execute(f"CREATE TABLE IF NOT EXISTS raw_up_{name} (LIKE {name} INCLUDING ALL)")
+            await conn.execute(f"TRUNCATE raw_up_{name}")
+            keys[name] = [
+                row["attname"]
+                for row in await conn.fetch(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+                    " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+                    " WHERE i.indrelid = $1::regclass AND i.indisprimary",
+                    f"raw_up_{name}",
+                )
+            ]
+        started = time.perf_counter()
+        async with conn.transaction():
+            for name, rows in tables.items():
+                columns = list(rows[0])
+                listed = ", ".join(columns)
+                updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys[name])
+                await conn.execute(f"CREATE TEMP TABLE stage_{name} (LIKE {name} INCLUDING DEFAULTS) ON COMMIT DROP")
+                await conn.copy_records_to_table(
+                    f"stage_{name}", records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+                )
+                await conn.execute(
+                    f"INSERT INTO raw_up_{name} ({listed}) SELECT {listed} FROM stage_{name}"
+                    f" ON CONFLICT ({', '.join(keys[name])}) DO UPDATE SET {updates}"
+                )
+        elapsed = time.perf_counter() - started
+        for name, rows in tables.items():  # a floor that wrote less than it was given measures nothing
+            written = await conn.fetchval(f"SELECT count(*) FROM raw_up_{name}")
+            if written != len(rows):
+                raise RuntimeError(f"raw upsert into {name}: {written} rows of {len(rows)}")
+        return sum(len(rows) for rows in tables.values()) / elapsed
+    finally:
+        await conn.close()
+
+
 @dataclass
 class ProjectionRun:
     rows_per_s: float

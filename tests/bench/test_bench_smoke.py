@@ -26,6 +26,11 @@ REQUIRED = (
     "raw_copy_rows_per_s",
     "projection_vs_copy_ratio",
     "worker_rss_mb",
+    # the floors: the contracts' own cost beside our code
+    "raw_librdkafka_consume_events_per_s",
+    "contract_floor_events_per_s",
+    "raw_upsert_rows_per_s",
+    "upsert_vs_copy_ratio",
 )
 
 

@@ -74,11 +74,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             raw_consume.append(await kafka_io.raw_consume(source, args.events))
             log(f"raw consume: {raw_consume[-1]:,.0f} events/s")
             raw_librdkafka.append(
-                await asyncio.to_thread(kafka_io.librdkafka_consume, source, args.events, validate=False)
+                await asyncio.to_thread(
+                    kafka_io.librdkafka_consume, source, args.events, validate=False, timeout=timeout
+                )
             )
             log(f"raw consume, librdkafka: {raw_librdkafka[-1]:,.0f} events/s")
             contract_floor.append(
-                await asyncio.to_thread(kafka_io.librdkafka_consume, source, args.events, validate=True)
+                await asyncio.to_thread(
+                    kafka_io.librdkafka_consume, source, args.events, validate=True, timeout=timeout
+                )
             )
             log(f"contract floor (librdkafka consume + envelope validation): {contract_floor[-1]:,.0f} events/s")
         # Both engines, alone and two processes each, and the bare Faust agent: interleaved, so a busy

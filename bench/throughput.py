@@ -20,7 +20,7 @@ from typing import Any
 from bench import kafka_io, services
 from bench.kafka_io import Offsets
 from bench.stack import BenchStack
-from salesflow.db.schema import FACT_TABLES
+from salesflow.db.schema import FACT_TABLES, metadata
 from salesflow.domain.records import RecordIn
 from salesflow.projection.batch import Batch
 from salesflow.projection.rows import fact_rows, outcome_rows, pending_row
@@ -103,16 +103,12 @@ async def raw_copy(stack: BenchStack, tables: dict[str, list[dict[str, Any]]]) -
     shape (``LIKE ... INCLUDING ALL``: same columns, keys and indexes), in one transaction. Rows/s."""
     conn = await stack.connect()
     try:
-        for name in tables:
-            await conn.execute(f"CREATE TABLE IF NOT EXISTS raw_{name} (LIKE {name} INCLUDING ALL)")
-            await conn.execute(f"TRUNCATE raw_{name}")
+        await _empty_copies(conn, "raw_", tables)
         started = time.perf_counter()
         async with conn.transaction():
             for name, rows in tables.items():
-                columns = list(rows[0])
-                await conn.copy_records_to_table(
-                    f"raw_{name}", records=[tuple(row[c] for c in columns) for row in rows], columns=columns
-                )
+                columns, records = _as_records(rows)
+                await conn.copy_records_to_table(f"raw_{name}", records=records, columns=columns)
         elapsed = time.perf_counter() - started
         return sum(len(rows) for rows in tables.values()) / elapsed
     finally:
@@ -127,32 +123,19 @@ async def raw_upsert(stack: BenchStack, tables: dict[str, list[dict[str, Any]]])
     bound for any projection that keeps the replay guarantee. Rows/s."""
     conn = await stack.connect()
     try:
-        keys = {}
-        for name in tables:
-            await conn.execute(f"CREATE TABLE IF NOT EXISTS raw_up_{name} (LIKE {name} INCLUDING ALL)")
-            await conn.execute(f"TRUNCATE raw_up_{name}")
-            keys[name] = [
-                row["attname"]
-                for row in await conn.fetch(
-                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
-                    " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-                    " WHERE i.indrelid = $1::regclass AND i.indisprimary",
-                    f"raw_up_{name}",
-                )
-            ]
+        await _empty_copies(conn, "raw_up_", tables)
         started = time.perf_counter()
         async with conn.transaction():
             for name, rows in tables.items():
-                columns = list(rows[0])
+                columns, records = _as_records(rows)
+                keys = [c.name for c in metadata.tables[name].primary_key.columns]
                 listed = ", ".join(columns)
-                updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys[name])
+                updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
                 await conn.execute(f"CREATE TEMP TABLE stage_{name} (LIKE {name} INCLUDING DEFAULTS) ON COMMIT DROP")
-                await conn.copy_records_to_table(
-                    f"stage_{name}", records=[tuple(row[c] for c in columns) for row in rows], columns=columns
-                )
+                await conn.copy_records_to_table(f"stage_{name}", records=records, columns=columns)
                 await conn.execute(
                     f"INSERT INTO raw_up_{name} ({listed}) SELECT {listed} FROM stage_{name}"
-                    f" ON CONFLICT ({', '.join(keys[name])}) DO UPDATE SET {updates}"
+                    f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
                 )
         elapsed = time.perf_counter() - started
         for name, rows in tables.items():  # a floor that wrote less than it was given measures nothing
@@ -162,6 +145,19 @@ async def raw_upsert(stack: BenchStack, tables: dict[str, list[dict[str, Any]]])
         return sum(len(rows) for rows in tables.values()) / elapsed
     finally:
         await conn.close()
+
+
+async def _empty_copies(conn: Any, prefix: str, tables: dict[str, list[dict[str, Any]]]) -> None:
+    """An empty ``{prefix}{name}`` of the same shape (columns, keys, indexes) for each table."""
+    for name in tables:
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {prefix}{name} (LIKE {name} INCLUDING ALL)")
+        await conn.execute(f"TRUNCATE {prefix}{name}")
+
+
+def _as_records(rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The rows' columns, and each row's values in that order (what COPY takes)."""
+    columns = list(rows[0])
+    return columns, [tuple(row[c] for c in columns) for row in rows]
 
 
 @dataclass

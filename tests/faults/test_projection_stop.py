@@ -31,12 +31,17 @@ async def test_sigterm_stops_the_projection_while_postgres_is_away(
 ) -> None:
     # A long backoff: without a stop-aware wait, SIGTERM would sit out each 20 s sleep.
     settings = await fault_settings(handler_backoff_seconds=5.0, handler_backoff_max_seconds=20.0)
-    workload = Workload(settings, count=3_000, rate=1_000.0)
+    engine = fault_engine_for(settings)
+    before = Workload(settings, count=500, rate=1_000.0)
+    during = Workload(settings, count=2_500, rate=1_000.0)
     supervisor.start("worker", settings)
     projection = supervisor.start("projection", settings)
-    producing = asyncio.create_task(workload.run())
-    await asyncio.sleep(1.5)
+    await before.run()
+    await settle(engine, before)  # the projection is up and writing
     await asyncio.to_thread(fault_stack.stop_postgres)
+    # Every event of this load arrives with Postgres away, so the projection has writes to fail, on a
+    # machine of any speed (a load started before the stop could be written before it lands).
+    producing = asyncio.create_task(during.run())
     try:
         await projection.wait_for_log("projection write failed", timeout=60)
         await asyncio.sleep(1)  # into a backoff sleep
@@ -53,6 +58,7 @@ async def test_sigterm_stops_the_projection_while_postgres_is_away(
     assert code == 0, projection.log_tail()
     await producing
     supervisor.start("projection", settings)  # picks up from the last committed offsets
-    engine = fault_engine_for(settings)
-    await settle(engine, workload)
-    assert_clean(await check(engine, workload.events, workload.acknowledged))
+    engine = fault_engine_for(settings)  # connections made after Postgres came back
+    await settle(engine, during)
+    events = {**before.events, **during.events}
+    assert_clean(await check(engine, events, before.acknowledged | during.acknowledged))

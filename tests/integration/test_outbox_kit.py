@@ -5,6 +5,7 @@ of the source topics."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -82,6 +83,11 @@ class Relay(Service):
         return self.log_path.read_text(errors="replace").count(text) if self.log_path.exists() else 0
 
 
+# SALESFLOW_TEST_RELAY_BATCH_SIZE=5000 (a relay that drains in a few batches) or =50 (one that takes
+# many): every relay the outbox tests start uses it, so a test that depends on the relay's pace shows it.
+BATCH_SIZE_OVERRIDE = os.environ.get("SALESFLOW_TEST_RELAY_BATCH_SIZE")
+
+
 class Relays:
     """Relays started by one test; ``stop_all`` at its end."""
 
@@ -90,6 +96,8 @@ class Relays:
         self.started: list[Relay] = []
 
     def start(self, settings: Settings, outbox_url: str, **options: Any) -> Relay:
+        if BATCH_SIZE_OVERRIDE:  # the whole outbox suite with a relay made artificially fast or slow
+            options["batch_size"] = int(BATCH_SIZE_OVERRIDE)
         relay = Relay(settings, self.log_dir / uuid.uuid4().hex[:6], outbox_url, **options).start()
         self.started.append(relay)
         return relay
@@ -119,8 +127,12 @@ async def commit_events(
                 await bus.publish(event, request_id=f"req-{start}")
 
 
+def _asyncpg_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 async def outbox_rows(url: str) -> int:
-    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(_asyncpg_url(url))
     try:
         return int(await conn.fetchval("SELECT count(*) FROM salesflow_outbox"))
     finally:
@@ -132,6 +144,57 @@ async def wait_drained(url: str, timeout: float = 120) -> None:
         return await outbox_rows(url) == 0
 
     await wait_for(empty, timeout=timeout, every=0.2, what="the outbox to be drained")
+
+
+class DeleteBarrier:
+    """One outbox row held locked (``FOR UPDATE``, in a transaction left open), so the relay publishes the
+    batch that holds it, has every record acknowledged, and then waits in its ``DELETE``. A relay killed
+    while it waits dies mid-batch by construction, on a machine of any speed: its records are on Kafka
+    and their rows are still in the outbox."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: asyncpg.Connection | None = None
+        self.held: list[str] = []  # the event id of each row held, in order
+
+    async def hold(self, offset: int) -> str:
+        """Lock the row ``offset`` rows behind the outbox's head (the last one if fewer); its event id."""
+        self.conn = await asyncpg.connect(_asyncpg_url(self.url))
+        await self.conn.execute("BEGIN")
+        row = await self.conn.fetchrow(
+            "SELECT id, value FROM salesflow_outbox WHERE id >= "
+            "(SELECT coalesce(max(id), 0) FROM (SELECT id FROM salesflow_outbox ORDER BY id LIMIT $1 + 1) head) "
+            "ORDER BY id LIMIT 1 FOR UPDATE",
+            offset,
+        )
+        assert row is not None, "the outbox is empty: nothing to hold"
+        self.held.append(orjson.loads(row["value"])["id"])
+        return self.held[-1]
+
+    async def relay_waiting(self, timeout: float = 120) -> int:
+        """The backend pid of the relay's ``DELETE``, once it waits on the held row."""
+
+        async def waiting() -> int | None:
+            assert self.conn is not None
+            await self.conn.execute("SELECT pg_stat_clear_snapshot()")  # else the open transaction's stays
+            pid: int | None = await self.conn.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                "AND query LIKE 'DELETE FROM salesflow_outbox%'"
+            )
+            return pid
+
+        pid: int = await wait_for(waiting, timeout=timeout, every=0.05, what="the relay's DELETE to wait on the row")
+        return pid
+
+    async def release(self, relay_backend: int) -> None:
+        """After the relay's SIGKILL: end its waiting ``DELETE`` (a statement its client will never read the
+        answer of; waiting on a lock, Postgres does not look for the client), then let go of the row. The
+        batch's rows stay, as if the relay had died between the acknowledgement and the ``DELETE``."""
+        assert self.conn is not None
+        await self.conn.fetchval("SELECT pg_terminate_backend($1, 10000)", relay_backend)
+        await self.conn.execute("ROLLBACK")
+        await self.conn.close()
+        self.conn = None
 
 
 @dataclass

@@ -25,6 +25,8 @@ from tests.faults.checker import Verdict, check, final_ids
 from tests.harness import wait_for
 from tests.infra import Endpoints
 from tests.integration.test_outbox_kit import (
+    BATCH_SIZE_OVERRIDE,
+    DeleteBarrier,
     Relay,
     Relays,
     commit_events,
@@ -81,6 +83,11 @@ def assert_clean(verdict: Verdict) -> None:
     assert verdict.cost_recorded == pytest.approx(verdict.cost_expected, abs=1e-3)
 
 
+def relay_batch_size(chosen: int) -> int:
+    """The batch size the relays of this run use (the suite's override, where one is set)."""
+    return int(BATCH_SIZE_OVERRIDE) if BATCH_SIZE_OVERRIDE else chosen
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -120,29 +127,29 @@ async def _logged(relay: Relay, text: str) -> bool:
 async def test_relay_sigkilled_three_times_mid_batch(
     pipeline: Settings, service: tuple[str, AsyncEngine], relays: Relays, engine: AsyncEngine
 ) -> None:
+    """Each kill lands by construction (a ``DeleteBarrier``), not by timing: the relay has published a
+    batch, every record is acknowledged, and its ``DELETE`` waits. The next relay sends that batch again."""
     url, service_engine = service
     events = workload(6000)
     await commit_events(service_engine, pipeline, [typed(e) for e in events.values()], per_txn=100)
-    relay = relays.start(pipeline, url, batch_size=500)
-    kills = 0
-    while kills < 3:
-        await relay.wait_for_log("outbox relay: leader")
-        if await outbox_rows(url) == 0:  # drained before three kills (a quick relay): give it more to do
-            more = workload(1000)
-            await commit_events(service_engine, pipeline, [typed(e) for e in more.values()], per_txn=100)
-            events.update(more)
-        before = await outbox_rows(url)
-        await asyncio.sleep(random.uniform(0.05, 0.3))  # somewhere inside a batch
-        if await outbox_rows(url) in (0, before) and kills < 2:
-            continue  # not draining yet (or already done): try a little later
+    barrier = DeleteBarrier(url)
+    batch_size = 500
+    for _ in range(3):
+        # Mid-way into the relay's second batch (or its first, when fewer rows are left): a batch before
+        # it is published and deleted as usual.
+        await barrier.hold(offset=relay_batch_size(batch_size) * 3 // 2)
+        relay = relays.start(pipeline, url, batch_size=batch_size)
+        waiting = await barrier.relay_waiting()
         relay.kill()
-        kills += 1
-        relay = relays.start(pipeline, url, batch_size=500)
+        await barrier.release(waiting)
+    relays.start(pipeline, url, batch_size=batch_size)
     await wait_drained(url)
     verdict = await settle(engine, events)
     records = await received(pipeline, expected=len(events), settle=3.0)
     copies = Counter(r.event["id"] for r in records if r.event["id"] in events)
     assert set(copies) == set(events)
+    # Every kill landed between the acknowledgement and the DELETE: the held row's record went out twice.
+    assert len(barrier.held) == 3 and all(copies[held] >= 2 for held in barrier.held)
     print(
         verdict.line(
             "outbox relay SIGKILL x3",

@@ -6,17 +6,15 @@ CPU time of this process; medians and minima of the rounds are printed as a Mark
 no database.
 
 Candidates:
-- ``before``: what ``decode_event`` did before this change: orjson to a dict (its errors as reasons),
-  then the envelope model validates the dict (``validate_envelope``); no duplicate-key check;
-- ``decode_event``: the decoder as it is (orjson, the duplicate-key gate, dict validation; content mode
-  checked);
-- ``pydantic_json``: pydantic-core's ``model_validate_json`` on the bytes, into the envelope model the
-  record's type names, no duplicate-key check (the JSON-bytes alternative, as a floor);
+- ``before``: orjson to a dict (its errors as reasons), then ``validate_envelope``; no duplicate-key
+  check;
+- ``decode_event``: the decoder as it is (orjson, the duplicate-key gate, the extra-field and NUL rules,
+  ``msgspec.convert`` into the contract's structs; content mode checked);
+- ``struct_bytes``: msgspec decoding the bytes straight into the contract's envelope struct for the
+  record's type: no duplicate-key check, no extra-field or NUL rule (the one-parse alternative, as a
+  floor);
 - ``jiter_dict``: jiter parsing with its duplicate-key check, then dict validation (the other way to
-  check duplicates in one parse);
-- ``msgspec``: msgspec decoding into hand-written Structs of the same shape (a floor for a msgspec
-  decoder; it is not a candidate as such: its Structs would be a second copy of the contract's
-  constraints, and handlers would still need the pydantic model).
+  check duplicates in one parse).
 """
 
 from __future__ import annotations
@@ -26,9 +24,8 @@ import re
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any, Literal
-from uuid import UUID
+from functools import cache
+from typing import Any
 
 import jiter
 import msgspec
@@ -42,77 +39,6 @@ from salesflow.producer.demo import DemoGenerator, invalid_records
 from salesflow.producer.envelope import encode
 
 MAX_BYTES = 1 << 20
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-
-
-class _Envelope(msgspec.Struct, tag_field="type"):
-    specversion: Literal["1.0"]
-    id: UUID
-    source: str
-    time: datetime
-    tenantid: Id
-    requestid: str | None = None
-    dataschema: str | None = None
-    datacontenttype: str | None = None
-
-
-class _Lead(msgspec.Struct):
-    lead_id: Id
-    source: Literal["manual", "zero_input", "import", "web_form", "api", "referral"]
-    campaign: str | None = None
-    channel: Literal["whatsapp", "email", "linkedin", "sms"] | None = None
-    owner_id: str | None = None
-    autopilot: bool = False
-
-
-class _Action(msgspec.Struct):
-    lead_id: Id
-    action_id: Id
-    action_type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    cost_usd: NonNegative
-    outcome: Literal["succeeded", "failed", "skipped"]
-    model: str | None = None
-    tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    value_usd: NonNegative | None = None
-
-
-class _Message(msgspec.Struct):
-    lead_id: Id
-    message_id: Id
-    channel: Literal["whatsapp", "email", "linkedin", "sms"]
-    queued_at: datetime
-    sent_at: datetime
-    sequence_id: str | None = None
-    autopilot_action_id: str | None = None
-
-
-class _Step(msgspec.Struct):
-    lead_id: Id
-    sequence_id: Id
-    step_index: Annotated[int, msgspec.Meta(ge=0)]
-    action: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    status: Literal["executed", "skipped", "failed"]
-    step_count: Annotated[int, msgspec.Meta(ge=1)] | None = None
-
-
-class _LeadEvent(_Envelope, tag="lead.created"):
-    data: _Lead | None = None
-
-
-class _ActionEvent(_Envelope, tag="autopilot.action_executed"):
-    data: _Action | None = None
-
-
-class _MessageEvent(_Envelope, tag="message.sent"):
-    data: _Message | None = None
-
-
-class _StepEvent(_Envelope, tag="sequence.step_executed"):
-    data: _Step | None = None
-
-
-_MSGSPEC = msgspec.json.Decoder(_LeadEvent | _ActionEvent | _MessageEvent | _StepEvent)
 
 
 def _quiet(decode: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
@@ -140,19 +66,23 @@ def _before_loads(value: bytes) -> Any:
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"\\]*)"')
 
 
-def _pydantic_json(value: bytes) -> Any:
+@cache
+def _struct_decoder(event_type: str) -> msgspec.json.Decoder[Any]:
+    model = payload_model(EventType(event_type), DEFAULT_SCHEMA_VERSION)
+    assert model is not None
+    return msgspec.json.Decoder(decoding._envelope_model(model))
+
+
+def _struct_bytes(value: bytes) -> Any:
     match = _TYPE.search(value)
-    event_type = EventType(match.group(1).decode() if match else "")
-    model = payload_model(event_type, DEFAULT_SCHEMA_VERSION)
-    return decoding._envelope_model(model).model_validate_json(value)
+    return _struct_decoder(match.group(1).decode() if match else "").decode(value)
 
 
 CANDIDATES: dict[str, Callable[[bytes], Any]] = {
     "before": _quiet(lambda v: decoding.validate_envelope(_before_loads(v))),
     "decode_event": _quiet(lambda v: decoding.decode_event(v, (), max_bytes=MAX_BYTES)),
-    "pydantic_json": _quiet(_pydantic_json),
+    "struct_bytes": _quiet(_struct_bytes),
     "jiter_dict": _quiet(lambda v: decoding.validate_envelope(jiter.from_json(v, catch_duplicate_keys=True))),
-    "msgspec": _quiet(_MSGSPEC.decode),
 }
 
 

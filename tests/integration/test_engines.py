@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -88,7 +89,7 @@ async def dead_letters(settings: Settings, count: int) -> list[Any]:
 
 async def outcome_ids(settings: Settings) -> set[str]:
     return {
-        str(Outcome.model_validate_json(v or b"").event_id)
+        str(msgspec.json.decode(v or b"", type=Outcome).event_id)
         for _, v in await read_topic(settings, settings.topics.outcomes)
     }
 

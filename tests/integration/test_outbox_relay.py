@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from salesflow.domain.events import CloudEvent, EventType, LeadCreatedV1, SequenceStepExecutedV1
+from salesflow.domain.decoding import validate_envelope
 from salesflow.outbox import OutboxEventBus
 from salesflow.producer.events import LeadCreatedEvent, ProducerEvent, SequenceStepExecutedEvent
 from salesflow.settings import Settings
@@ -87,8 +87,7 @@ async def test_a_rolled_back_transaction_publishes_nothing_a_committed_one_exact
         assert record.headers["content-type"] == b"application/cloudevents+json"
         assert record.event["requestid"] == "req-ok" and record.event["dataschema"] == "v1"
         assert record.event["time"] == event.occurred_at.isoformat().replace("+00:00", "Z")
-        model = LeadCreatedV1 if record.event["type"] == EventType.LEAD_CREATED else SequenceStepExecutedV1
-        assert CloudEvent[model].model_validate(record.event).tenantid == tenant  # type: ignore[valid-type]
+        assert validate_envelope(record.event).tenantid == tenant
 
 
 async def test_per_lead_order_holds_across_concurrent_transactions(

@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
@@ -41,6 +42,8 @@ VIEWS = ("funnel_daily", "ai_roi_daily", "attribution_daily")
 
 # The worker of step 1: the default handlers, two of them broken.
 BROKEN_WORKER = """
+import msgspec
+
 from salesflow import bootstrap
 from salesflow.handlers import DEFAULT_REGISTRY
 from salesflow.handlers.registry import HandlerRegistry
@@ -53,7 +56,7 @@ def broken(handler):
         return fn
     if handler.name == "attribution.first_touch":
         async def fn(event):
-            return [o.model_copy(update={"campaign": "BROKEN"}) for o in await handler.fn(event)]
+            return [msgspec.structs.replace(o, campaign="BROKEN") for o in await handler.fn(event)]
         return fn
     return handler.fn
 
@@ -244,7 +247,7 @@ async def fixed_handler_facts(events: list[dict[str, Any]]) -> dict[str, Counter
         for handler in DEFAULT_REGISTRY.handlers_for(event.type):
             for out in await handler.fn(event) or ():
                 if isinstance(out, Fact):
-                    facts[out.table][_row_key(out.model_dump(exclude={"kind"}))] += 1
+                    facts[out.table][_row_key(msgspec.structs.asdict(out))] += 1
     return facts
 
 

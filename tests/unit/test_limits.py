@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from salesflow.domain.decoding import decode_event
-from salesflow.domain.events import CloudEvent, EventType
+from salesflow.domain.events import CloudEvent, EventType, to_builtins
 from salesflow.domain.limits import EXTRA_DEPTH_MAX, EXTRA_TEXT_MAX, ID_MAX, INT32_MAX, MONEY_MAX
 from salesflow.errors import DeadLetterReason as Reason
 from salesflow.errors import InvalidEvent
@@ -55,15 +55,15 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("NUL in an extra field's name", with_data(LEAD, **{"no\x00te": 1}), ": data: the field name 'no\\x00te'"),
     ("NUL in an extension's name", {**make_event(LEAD), "x\x00": 1}, ": the field name 'x\\x00'"),
     ("NUL in a nested name", with_data(LEAD, note={"\x00": 1}), "data.note: the field name '\\x00'"),
-    ("lead_id too long", with_data(LEAD, lead_id="l" * (ID_MAX + 1)), "data.lead_id: String should have at most"),
+    ("lead_id too long", with_data(LEAD, lead_id="l" * (ID_MAX + 1)), "data.lead_id: Expected `str` of length <= 200"),
     ("extra string too long", with_data(LEAD, note="x" * (EXTRA_TEXT_MAX + 1)), "data.note: a string longer"),
     ("extra nested too deep", with_data(LEAD, note=nested(EXTRA_DEPTH_MAX + 1)), "data.note: at "),
-    ("cost_usd 1e9", with_data(ACTION, cost_usd=1e9), "data.cost_usd: Input should be less than or equal"),
-    ("cost_usd 1e40", with_data(ACTION, cost_usd=1e40), "data.cost_usd: Input should be less than or equal"),
+    ("cost_usd 1e9", with_data(ACTION, cost_usd=1e9), "data.cost_usd: Expected `float` <= 99999999.999999"),
+    ("cost_usd 1e40", with_data(ACTION, cost_usd=1e40), "data.cost_usd: Expected `float` <= 99999999.999999"),
     ("cost_usd rounds up to 1e8", with_data(ACTION, cost_usd=99_999_999.9999999), "data.cost_usd:"),
     ("value_usd 1e8", with_data(ACTION, value_usd=1e8), "data.value_usd:"),
-    ("tokens 2**31", with_data(ACTION, tokens=2**31), "data.tokens: Input should be less than or equal"),
-    ("step_index 2**31", with_data(STEP, step_index=2**31), "data.step_index: Input should be less than or equal"),
+    ("tokens 2**31", with_data(ACTION, tokens=2**31), "data.tokens: Expected `int` <= 2147483647"),
+    ("step_index 2**31", with_data(STEP, step_index=2**31), "data.step_index: Expected `int` <= 2147483647"),
     ("step_count 2**31", with_data(STEP, step_count=2**31), "data.step_count:"),
     ("time past year 9999 in UTC", {**make_event(LEAD), "time": "9999-12-31T23:59:59-01:00"}, "time: Input should"),
     ("time 0001-01-01", {**make_event(LEAD), "time": "0001-01-01T00:00:00Z"}, "time: Input should be greater"),
@@ -110,7 +110,7 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize("event", [e for _, e in ACCEPTED], ids=[n for n, _ in ACCEPTED])
 def test_values_up_to_the_bounds_are_accepted_and_kept(event: dict[str, Any]) -> None:
     decoded = decode(event)
-    assert orjson.loads(decoded.model_dump_json())["data"] == orjson.loads(orjson.dumps(event["data"]))
+    assert to_builtins(decoded)["data"] == orjson.loads(orjson.dumps(event["data"]))
 
 
 def test_python_producers_meet_the_same_limits_for_numbers_json_cannot_carry() -> None:

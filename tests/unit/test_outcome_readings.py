@@ -14,10 +14,12 @@ from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
+import msgspec
 import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from salesflow.domain.events import StepStatus
 from salesflow.domain.outputs import SequenceStepFact
 from salesflow.domain.records import RecordIn
 from salesflow.projection.rows import OutcomeRows, _read_typed, parse_outcome, parse_outcome_exact
@@ -34,11 +36,11 @@ STEP = SequenceStepFact(
     step_index=2,
     step_count=3,
     action="email",
-    status="executed",
+    status=StepStatus.EXECUTED,
     completed=True,
 )
-BASE: dict[str, Any] = orjson.loads(outcome(EVENT_ID).model_dump_json())
-BASE["facts"].append(orjson.loads(STEP.model_dump_json()))
+BASE: dict[str, Any] = orjson.loads(msgspec.json.encode(outcome(EVENT_ID)))
+BASE["facts"].append(orjson.loads(msgspec.json.encode(STEP)))
 
 TIMES = [
     "2026-11-24T12:00:00Z",

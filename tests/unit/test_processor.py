@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
+import msgspec
 import orjson
 import pytest
 
 from salesflow.domain import records as r
-from salesflow.domain.events import CloudEvent, EventType
-from salesflow.domain.outcome import EventStatus, Outcome
-from salesflow.domain.outputs import Observation, Output
+from salesflow.domain.events import ActionOutcome, CloudEvent, EventType
+from salesflow.domain.outcome import Outcome
+from salesflow.domain.outputs import AIActionFact, AttributionTouch, Observation, Output
 from salesflow.domain.records import RecordIn
 from salesflow.domain.topics import Topics
 from salesflow.errors import DeadLetterReason, InvalidEvent, TransientHandlerError
@@ -69,7 +72,7 @@ async def test_a_valid_event_becomes_one_outcome_and_its_commands() -> None:
     out = await p.process(record(orjson.dumps(event)))
     assert [o.topic for o in out] == [TOPICS.outcomes, TOPICS.autopilot_commands, TOPICS.notifications]
     assert all(o.key == b"acme:lead-1" for o in out)
-    outcome = Outcome.model_validate_json(out[0].value or b"")
+    outcome = msgspec.json.decode(out[0].value or b"", type=Outcome)
     assert (str(outcome.event_id), outcome.status, outcome.attempts, outcome.replay) == (
         event["id"],
         "processed",
@@ -114,14 +117,14 @@ def flaky_registry(failures: int, exc: type[Exception]) -> tuple[HandlerRegistry
 async def test_a_transient_error_is_retried_until_it_succeeds() -> None:
     registry, calls = flaky_registry(2, TransientHandlerError)
     [out] = await processor(registry, attempts=3).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
-    outcome = Outcome.model_validate_json(out.value or b"")
+    outcome = msgspec.json.decode(out.value or b"", type=Outcome)
     assert (outcome.status, outcome.attempts, len(calls)) == ("processed", 3, 3)
 
 
 async def test_a_transient_error_past_the_last_attempt_fails_the_event_with_the_error() -> None:
     registry, calls = flaky_registry(10, TimeoutError)
     [out] = await processor(registry, attempts=3).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
-    outcome = Outcome.model_validate_json(out.value or b"")
+    outcome = msgspec.json.decode(out.value or b"", type=Outcome)
     assert (outcome.status, outcome.attempts, len(calls)) == ("failed", 3, 3)
     assert outcome.error_message == "flaky: TimeoutError: downstream said no"
 
@@ -130,7 +133,7 @@ async def test_a_transient_error_past_the_last_attempt_fails_the_event_with_the_
 async def test_a_permanent_error_is_not_retried(exc: type[Exception]) -> None:
     registry, calls = flaky_registry(10, exc)
     [out] = await processor(registry).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
-    assert Outcome.model_validate_json(out.value or b"").status == EventStatus.FAILED and len(calls) == 1
+    assert msgspec.json.decode(out.value or b"", type=Outcome).status == "failed" and len(calls) == 1
 
 
 async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_freshness() -> None:
@@ -138,7 +141,7 @@ async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_fres
     [out, *_] = await p.process(
         record(orjson.dumps(make_event(EventType.LEAD_CREATED)), headers=((r.REPLAY_HEADER, b"1"),))
     )
-    assert Outcome.model_validate_json(out.value or b"").replay is True
+    assert msgspec.json.decode(out.value or b"", type=Outcome).replay is True
     assert metric(p, "salesflow_events_replayed_total", {"type": "lead.created"}) == 1
     assert metric(p, "salesflow_event_freshness_seconds_count", {"type": "lead.created"}) == 0
     assert metric(p, "salesflow_leads_created_total", {"source": "web_form"}) == 0
@@ -177,7 +180,10 @@ async def test_a_batch_gives_each_records_outputs_in_order_and_counts_its_metric
         [TOPICS.deadletter],
         [TOPICS.outcomes, TOPICS.notifications],
     ]
-    assert [Outcome.model_validate_json(outs[0].value or b"").position.offset for outs in (out[0], out[2])] == [1, 3]
+    assert [msgspec.json.decode(outs[0].value or b"", type=Outcome).position.offset for outs in (out[0], out[2])] == [
+        1,
+        3,
+    ]
     topic = TOPICS.source(EventType.LEAD_CREATED)
     assert metric(p, "salesflow_events_consumed_total", {"topic": topic}) == 3
     assert metric(p, "salesflow_events_processed_total", {"type": "lead.created", "status": "processed"}) == 2
@@ -220,7 +226,7 @@ async def test_an_observation_the_metrics_cannot_take_fails_its_own_event_not_th
     out = await p.process_batch(
         [record(good[0], offset=1), record(orjson.dumps(bad_event), offset=2), record(good[1], offset=3)]
     )
-    outcomes = [Outcome.model_validate_json(outs[0].value or b"") for outs in out]
+    outcomes = [msgspec.json.decode(outs[0].value or b"", type=Outcome) for outs in out]
     assert [o.status for o in outcomes] == ["processed", "failed", "processed"]
     assert outcomes[1].error_message is not None and error in outcomes[1].error_message
     assert outcomes[1].error_message.startswith("careless: ValueError: ")
@@ -249,3 +255,58 @@ def test_original_headers_too_large_to_fit_are_left_out_and_said_so() -> None:
     dead = dead_letter_record(original, InvalidEvent(DeadLetterReason.NOT_JSON, "no"), "g", TOPICS)
     assert record_size(dead) < MAX_RECORD_BYTES
     assert dict(dead.headers)[DLQ_TRUNCATED] == b"value,headers" and "h0" not in dict(dead.headers)
+
+
+@pytest.mark.parametrize(
+    ("bend", "error"),
+    [
+        ({"campaign": "spring\x00"}, "AttributionTouch.campaign: contains a NUL character"),
+        ({"occurred_at": datetime(10_000 - 1, 12, 31, 12, tzinfo=UTC)}, "occurred_at: Input should be less than"),
+        ({"occurred_at": datetime(2026, 1, 1)}, "occurred_at: a time needs a zone"),
+        ({"tenant_id": "\x00"}, "tenant_id: contains a NUL character"),
+    ],
+)
+async def test_a_handler_that_returns_an_invalid_fact_fails_for_that_event_with_the_reason(
+    bend: dict[str, Any], error: str
+) -> None:
+    """A fact checks itself as the handler makes it: a value its column cannot hold fails that handler
+    for that event, with the reason, and never reaches the projection; the other events go on."""
+    registry = HandlerRegistry()
+    bad_event = make_event(EventType.LEAD_CREATED, autopilot=False)
+
+    @registry.register(EventType.LEAD_CREATED, name="careless")
+    async def careless(event: CloudEvent[Any]) -> list[Output]:
+        base: dict[str, Any] = {"event_id": event.id, "tenant_id": event.tenantid, "lead_id": event.lead_id}
+        values = {**base, "occurred_at": event.time, "touch": "first_touch", "campaign": "spring"}
+        return [AttributionTouch(**(values | bend if str(event.id) == bad_event["id"] else values))]
+
+    p = processor(registry)
+    good = orjson.dumps(make_event(EventType.LEAD_CREATED, autopilot=False))
+    out = await p.process_batch([record(orjson.dumps(bad_event), offset=1), record(good, offset=2)])
+    outcomes = [msgspec.json.decode(outs[0].value or b"", type=Outcome) for outs in out]
+    assert [o.status for o in outcomes] == ["failed", "processed"]
+    assert outcomes[0].facts == () and len(outcomes[1].facts) == 1
+    assert outcomes[0].error_message is not None and outcomes[0].error_message.startswith("careless: ValueError: ")
+    assert error in outcomes[0].error_message
+
+
+@pytest.mark.parametrize(
+    ("fact", "error"),
+    [
+        ({"cost_usd": 1e9, "value_usd": 1.0}, "cost_usd: 1000000000.0 is outside 0 to 99999999.999999"),
+        ({"cost_usd": 1.0, "value_usd": math.nan}, "value_usd: not a finite number"),
+        ({"cost_usd": 1.0, "value_usd": 1.0, "tokens": 2**31}, "tokens: 2147483648 is outside 0 to 2147483647"),
+    ],
+)
+def test_a_fact_refuses_a_number_its_column_cannot_hold(fact: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(error)):
+        AIActionFact(
+            event_id=UUID(make_event(EventType.AUTOPILOT_ACTION_EXECUTED)["id"]),
+            tenant_id="acme",
+            lead_id="l",
+            occurred_at=NOW,
+            action_id="a",
+            action_type="send",
+            outcome=ActionOutcome.SUCCEEDED,
+            **fact,
+        )

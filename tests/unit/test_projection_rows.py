@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
 import orjson
 import pytest
 
 from salesflow.db.schema import FACT_TABLES, metadata
 from salesflow.domain import records as r
-from salesflow.domain.events import EventType
-from salesflow.domain.outcome import EventStatus, Outcome, SourcePosition
+from salesflow.domain.events import ActionOutcome, Channel, EventType
+from salesflow.domain.outcome import Outcome, SourcePosition
 from salesflow.domain.outputs import FACT_KINDS, AIActionFact, FunnelFact, MessageFact
 from salesflow.domain.records import RecordIn
 from salesflow.producer.envelope import encode
@@ -43,12 +44,19 @@ def record(value: bytes | None, topic: str = "outcomes", offset: int = 0, **kw: 
 
 
 def outcome(event_id: UUID = EVENT_ID, tenant: str = "acme", processed: datetime = T0, **kw: Any) -> Outcome:
-    base = {"event_id": event_id, "tenant_id": tenant, "lead_id": "lead-1", "occurred_at": T0}
+    base: dict[str, Any] = {"event_id": event_id, "tenant_id": tenant, "lead_id": "lead-1", "occurred_at": T0}
     facts = (
         FunnelFact(**base, stage="created"),
-        AIActionFact(**base, action_id="a", action_type="send", outcome="succeeded", cost_usd=0.5, value_usd=2.0),
+        AIActionFact(
+            **base, action_id="a", action_type="send", outcome=ActionOutcome.SUCCEEDED, cost_usd=0.5, value_usd=2.0
+        ),
         MessageFact(
-            **base, message_id="m", channel="email", queued_at=T0, sent_at=T0 + timedelta(seconds=3), latency_seconds=3
+            **base,
+            message_id="m",
+            channel=Channel.EMAIL,
+            queued_at=T0,
+            sent_at=T0 + timedelta(seconds=3),
+            latency_seconds=3,
         ),
     )
     return Outcome(
@@ -56,7 +64,7 @@ def outcome(event_id: UUID = EVENT_ID, tenant: str = "acme", processed: datetime
         type="message.sent",
         tenant_id=tenant,
         lead_id="lead-1",
-        status=EventStatus.PROCESSED,
+        status="processed",
         occurred_at=T0,
         processed_at=processed,
         attempts=1,
@@ -78,7 +86,7 @@ def test_every_fact_kind_has_its_table_and_the_columns_are_the_models_fields() -
 
 def test_an_outcome_becomes_its_event_row_and_its_facts() -> None:
     made = outcome(replay=True, error_message=None)
-    parsed = outcome_rows(record(made.model_dump_json().encode()))
+    parsed = outcome_rows(record(msgspec.json.encode(made)))
     assert isinstance(parsed, OutcomeRows)
     assert (parsed.event_id, parsed.tenant_id, parsed.processed_at) == (EVENT_ID, "acme", T0)
     assert parsed.event == {
@@ -104,7 +112,7 @@ def test_an_outcome_becomes_its_event_row_and_its_facts() -> None:
         assert row == {name: getattr(model, name) for name in FACT_COLUMNS[kind]}, kind
 
 
-BASE = orjson.loads(outcome().model_dump_json())
+BASE = orjson.loads(msgspec.json.encode(outcome()))
 
 
 @pytest.mark.parametrize(
@@ -209,7 +217,7 @@ def test_the_claimed_tenant_of_structured_binary_and_unreadable_records() -> Non
 
 
 def items(*outcomes: Outcome) -> list[OutcomeRows]:
-    parsed = [outcome_rows(record(o.model_dump_json().encode(), offset=n)) for n, o in enumerate(outcomes)]
+    parsed = [outcome_rows(record(msgspec.json.encode(o), offset=n)) for n, o in enumerate(outcomes)]
     rows = [p for p in parsed if isinstance(p, OutcomeRows)]
     assert len(rows) == len(parsed)
     return rows

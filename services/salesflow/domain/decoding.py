@@ -2,13 +2,14 @@
 
 Structured mode: the record value is the whole envelope as JSON. Binary mode: ``ce_*`` headers carry the
 attributes and the value is the payload JSON (``content_mode`` says which). Both end in the same
-validation, by the pydantic models of ``domain.events``: their constraints are the contract.
+validation, by the msgspec structs of ``domain.events``: their constraints are the contract.
 
 One path: orjson parses (C), ``json_strict`` rejects a repeated key (a byte-count gate, the exact check
-only where the counts disagree), then checks in the order that picks the dead-letter reason, and the
-envelope model validates the dict (pydantic-core). Validating the JSON bytes straight with pydantic-core
-was measured too (bench/decode.py): no faster once the envelope has a ``mode="before"`` validator, which
-needs the dict anyway.
+only where the counts disagree), then checks in the order that picks the dead-letter reason; extra
+fields' names and values and NULs are checked here (only where they can be: a document without the six
+bytes ``\\u0000`` holds no NUL), and ``msgspec.convert`` builds the typed struct from the dict in C.
+Decoding the bytes straight into the struct was measured too (bench/README.md): faster alone, but the
+repeated-key and extra-field rules need the parsed dict, and a second parse cost more than it saved.
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
 from salesflow.domain import json_strict
 from salesflow.domain.content_mode import Headers, binary_attributes
-from salesflow.domain.events import DEFAULT_SCHEMA_VERSION, CloudEvent, EventType, payload_model
+from salesflow.domain.events import DEFAULT_SCHEMA_VERSION, CloudEvent, EventType, Payload, payload_model
+from salesflow.domain.limits import (
+    JSON_NUL,
+    LimitError,
+    find_nul,
+    refuse_unstorable_names,
+    refuse_unstorable_values,
+)
 from salesflow.errors import DeadLetterReason as Reason
 from salesflow.errors import InvalidEvent
 
@@ -36,13 +44,18 @@ def decode_event(value: bytes | None, headers: Headers = (), *, max_bytes: int) 
     if len(value) > max_bytes:
         raise InvalidEvent(Reason.TOO_LARGE, f"{len(value)} bytes is over the {max_bytes} byte limit")
     binary = binary_attributes(headers)
+    may_hold_nul = JSON_NUL in value
     if binary is not None:
-        return validate_envelope({**binary, "data": json_strict.loads(value, root="data")})
-    return validate_envelope(json_strict.loads(value, root=""))
+        may_hold_nul = may_hold_nul or any("\x00" in text for text in binary.values())
+        return validate_envelope({**binary, "data": json_strict.loads(value, root="data")}, may_hold_nul=may_hold_nul)
+    return validate_envelope(json_strict.loads(value, root=""), may_hold_nul=may_hold_nul)
 
 
-def validate_envelope(raw: Any) -> CloudEvent[Any]:
-    """Validate a parsed envelope against the payload model of its type and schema version."""
+def validate_envelope(raw: Any, *, may_hold_nul: bool = True) -> CloudEvent[Any]:
+    """Validate a parsed envelope against the payload struct of its type and schema version.
+
+    ``may_hold_nul=False``: the caller knows no string or name of ``raw`` holds a NUL (its JSON had no
+    ``\\u0000``), so that walk is skipped; a Python caller's dict is always walked."""
     if not isinstance(raw, dict):
         raise InvalidEvent(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(raw).__name__}")
     event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
@@ -59,21 +72,72 @@ def validate_envelope(raw: Any) -> CloudEvent[Any]:
     if model is None:
         raise InvalidEvent(Reason.UNSUPPORTED_SCHEMA, f"no schema {version!r} for {event_type}", event_id)
     try:
-        return _envelope_model(model).model_validate(raw)
-    except ValidationError as exc:
+        return _build(raw, model, may_hold_nul)
+    except LimitError as exc:
+        raise InvalidEvent(Reason.INVALID_FIELD, str(exc), event_id) from None
+    except msgspec.ValidationError as exc:
         raise _invalid(exc, event_id) from None
 
 
+def _build(raw: dict[str, Any], model: type[Payload], may_hold_nul: bool) -> CloudEvent[Any]:
+    """The struct, after the rules msgspec does not state: extra fields' names and values, and NULs."""
+    envelope = _envelope_model(model)
+    extensions = _extras(raw, _declared(envelope))
+    data = raw.get("data")
+    extra = _extras(data, _declared(model)) if isinstance(data, dict) else {}
+    if extensions:
+        refuse_unstorable_names(extensions)
+    if extra:
+        refuse_unstorable_names(extra, "data: ")
+    if extensions:
+        refuse_unstorable_values(extensions)
+    if extra:
+        refuse_unstorable_values(extra, "data.")
+    if may_hold_nul:  # the declared fields' strings (the extra ones are checked above)
+        nul = find_nul({k: v for k, v in raw.items() if k not in extensions and k != "data"}) or (
+            find_nul({k: v for k, v in data.items() if k not in extra}, "data") if isinstance(data, dict) else None
+        )
+        if nul is not None:
+            raise nul
+    event: CloudEvent[Any] = msgspec.convert(raw, envelope)
+    if extra:
+        event = msgspec.structs.replace(event, data=msgspec.structs.replace(event.data, extra=extra))
+    if extensions:
+        event = msgspec.structs.replace(event, extensions=extensions)
+    return event
+
+
+def _extras(raw: dict[str, Any], declared: frozenset[str]) -> dict[str, Any]:
+    if len(raw) <= len(declared) and raw.keys() <= declared:  # nearly every record: no extra field
+        return {}
+    return {k: v for k, v in raw.items() if k not in declared}
+
+
 @cache
-def _envelope_model(payload: type[Any]) -> type[CloudEvent[Any]]:
-    # Parametrizing a generic model goes through pydantic's class cache on every call: measured at
-    # 40% of decoding. There are a handful of payload models, so keep the classes here.
+def _declared(struct: type[Any]) -> frozenset[str]:
+    """The JSON member names a struct declares (not ``extra``/``extensions``, whose name is empty)."""
+    return frozenset(f.encode_name for f in msgspec.structs.fields(struct) if f.encode_name)
+
+
+@cache
+def _envelope_model(payload: type[Payload]) -> type[CloudEvent[Any]]:
     return CloudEvent[payload]  # type: ignore[valid-type]
 
 
-def _invalid(exc: ValidationError, event_id: str | None) -> InvalidEvent:
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"])
-    reason = Reason.MISSING_FIELD if first["type"] == "missing" else Reason.INVALID_FIELD
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return InvalidEvent(reason, f"{where}: {first['msg']}{more}", event_id)
+def _invalid(exc: msgspec.ValidationError, event_id: str | None) -> InvalidEvent:
+    """``data.tokens: Expected `int` <= 2147483647`` from msgspec's ``... - at `$.data.tokens```."""
+    text = str(exc)
+    message, found, path = text.rpartition(" - at `")
+    if not found:
+        message, path = text, "$`"
+    where = path.rstrip("`").removeprefix("$").lstrip(".")
+    if isinstance(exc.__cause__, LimitError):  # a struct's own check (__post_init__): the field is in it
+        where = ".".join(part for part in (where, exc.__cause__.where) if part)
+        message = exc.__cause__.message
+    missing = message.startswith("Object missing required field `")
+    if missing:
+        field = message.removeprefix("Object missing required field `").rstrip("`")
+        where = ".".join(part for part in (where, field) if part)
+        message = "Field required"
+    reason = Reason.MISSING_FIELD if missing else Reason.INVALID_FIELD
+    return InvalidEvent(reason, f"{where}: {message}", event_id)

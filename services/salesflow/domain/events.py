@@ -1,23 +1,21 @@
 """Event types and their v1 payloads, and the CloudEvents 1.0 envelope that carries them.
 
-Payloads accept unknown extra fields (forward compatible); a missing or ill-typed required field is an
-error. Every field is bounded by what Postgres stores (``limits``: no NUL, maximum lengths, numeric and
-time ranges), extra fields included. The JSON Schema files in ``schemas/`` are generated from these models.
+msgspec structs (frozen): decoded and validated in C, read by handlers as attributes. Payloads accept
+unknown extra fields (forward compatible); a missing or ill-typed required field is an error. Every
+field is bounded by what Postgres stores (``limits``: no NUL, maximum lengths, numeric and time
+ranges), extra fields included. The JSON Schema files in ``schemas/`` are generated from these structs.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import msgspec
 
 from salesflow.domain.limits import (
-    EXTRA_NAMES_SCHEMA,
     Count,
-    ExtraName,
-    ExtraValue,
     Id,
     Kind,
     MediaType,
@@ -27,11 +25,8 @@ from salesflow.domain.limits import (
     RequestId,
     Time,
     UriRef,
-    refuse_unstorable_names,
+    check_times,
 )
-
-# Extra fields are kept, with names and values jsonb can store (``limits``).
-OPEN_MODEL = ConfigDict(extra="allow", frozen=True, json_schema_extra={"propertyNames": EXTRA_NAMES_SCHEMA})
 
 
 class EventType(StrEnum):
@@ -69,16 +64,21 @@ class StepStatus(StrEnum):
     FAILED = "failed"
 
 
-class Payload(BaseModel):
-    """Base of every payload: unknown fields are kept, never rejected, as long as jsonb can store them."""
+class Payload(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every payload: unknown fields are kept in ``extra`` (never rejected, as long as jsonb can
+    store them). ``extra`` is not a member of the JSON: its encoded name, the empty string, is one no
+    field of a valid event can have (``limits``: names of 1 to 200 characters)."""
 
-    model_config = OPEN_MODEL
-    __pydantic_extra__: dict[ExtraName, ExtraValue] = Field(init=False)  # the type of every extra field's value
+    time_fields: ClassVar[tuple[str, ...]] = ()
 
     lead_id: Id
+    extra: dict[str, Any] = msgspec.field(default_factory=dict, name="")
+
+    def __post_init__(self) -> None:
+        check_times(self, self.time_fields)
 
 
-class LeadCreatedV1(Payload):
+class LeadCreatedV1(Payload, frozen=True, kw_only=True):
     source: LeadSource
     campaign: Name | None = None
     channel: Channel | None = None
@@ -86,9 +86,9 @@ class LeadCreatedV1(Payload):
     autopilot: bool = False
 
 
-class AutopilotActionExecutedV1(Payload):
+class AutopilotActionExecutedV1(Payload, frozen=True, kw_only=True):
     action_id: Id
-    action_type: Kind = Field(examples=["send_message", "qualify_lead"])
+    action_type: Annotated[Kind, msgspec.Meta(examples=["send_message", "qualify_lead"])]
     model: Name | None = None
     cost_usd: Money
     tokens: Count | None = None
@@ -96,7 +96,9 @@ class AutopilotActionExecutedV1(Payload):
     value_usd: Money | None = None
 
 
-class MessageSentV1(Payload):
+class MessageSentV1(Payload, frozen=True, kw_only=True):
+    time_fields: ClassVar[tuple[str, ...]] = ("queued_at", "sent_at")
+
     message_id: Id
     channel: Channel
     queued_at: Time
@@ -105,11 +107,11 @@ class MessageSentV1(Payload):
     autopilot_action_id: Id | None = None
 
 
-class SequenceStepExecutedV1(Payload):
+class SequenceStepExecutedV1(Payload, frozen=True, kw_only=True):
     sequence_id: Id
     step_index: Count
     step_count: PositiveCount | None = None
-    action: Kind = Field(examples=["email", "wait", "task"])
+    action: Annotated[Kind, msgspec.Meta(examples=["email", "wait", "task"])]
     status: StepStatus
 
 
@@ -126,11 +128,12 @@ DEFAULT_SCHEMA_VERSION = "v1"
 P = TypeVar("P", bound=Payload)
 
 
-class CloudEvent(BaseModel, Generic[P]):
-    """A CloudEvents 1.0 envelope (structured JSON mode) carrying one typed payload."""
+class CloudEvent(msgspec.Struct, Generic[P], frozen=True, kw_only=True):
+    """A CloudEvents 1.0 envelope (structured JSON mode) carrying one typed payload.
 
-    model_config = OPEN_MODEL
-    __pydantic_extra__: dict[ExtraName, ExtraValue] = Field(init=False)  # extension attributes, stored in jsonb
+    Extension attributes (``traceparent``, ...) are kept in ``extensions``, which, like a payload's
+    ``extra``, is not a member of the JSON itself. Built by ``domain.decoding`` from a record; a struct
+    made in Python is not validated (the test kit's factories go through the decoder)."""
 
     specversion: Literal["1.0"]
     id: UUID
@@ -142,18 +145,10 @@ class CloudEvent(BaseModel, Generic[P]):
     dataschema: UriRef | None = None
     datacontenttype: MediaType | None = None
     data: P
+    extensions: dict[str, Any] = msgspec.field(default_factory=dict, name="")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _storable_names(cls, raw: Any) -> Any:
-        # Extra fields' names first, the envelope's and the payload's: an error's path names the field,
-        # and a NUL in a name must not travel on in it (to a dead letter's headers). One check per event.
-        if isinstance(raw, dict):
-            refuse_unstorable_names(raw.keys() - cls.__pydantic_fields__.keys())
-            data, payload = raw.get("data"), cls.__pydantic_fields__["data"].annotation
-            if isinstance(data, dict) and isinstance(payload, type) and issubclass(payload, Payload):
-                refuse_unstorable_names(data.keys() - payload.__pydantic_fields__.keys(), "data: ")
-        return raw
+    def __post_init__(self) -> None:
+        check_times(self, ("time",))
 
     @property
     def tenant_id(self) -> str:
@@ -171,6 +166,15 @@ class CloudEvent(BaseModel, Generic[P]):
     @property
     def schema_version(self) -> str:
         return self.dataschema or DEFAULT_SCHEMA_VERSION
+
+
+def to_builtins(event: CloudEvent[Any]) -> dict[str, Any]:
+    """The event as the JSON object it was sent as: its members, with the extension attributes and the
+    payload's extra fields among them (not under ``extensions`` / ``extra``)."""
+    raw: dict[str, Any] = msgspec.to_builtins(event)
+    raw.update(raw.pop("", {}))
+    raw["data"].update(raw["data"].pop("", {}))
+    return raw
 
 
 def payload_model(event_type: EventType, schema_version: str) -> type[Payload] | None:

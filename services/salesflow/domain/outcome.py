@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+import msgspec
 
 from salesflow.domain.outputs import AnyFact
 
@@ -19,35 +19,29 @@ class EventStatus(StrEnum):
     DEAD_LETTERED = "dead_lettered"
 
 
-class SourcePosition(BaseModel):
+class SourcePosition(msgspec.Struct, frozen=True, kw_only=True):
     """Where a record was read: enough to find it again for a per-event replay."""
-
-    model_config = ConfigDict(frozen=True)
 
     topic: str
     partition: int
     offset: int
 
 
-class HandlerReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class HandlerReport(msgspec.Struct, frozen=True, kw_only=True):
     handler: str
     status: Literal["ok", "failed"]
     attempts: int
     error: str | None = None
 
 
-class Outcome(BaseModel):
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     """What became of one event: its final status, each handler's report and every fact it produced."""
-
-    model_config = ConfigDict(frozen=True)
 
     event_id: UUID
     type: str
     tenant_id: str
     lead_id: str
-    status: Literal[EventStatus.PROCESSED, EventStatus.FAILED]
+    status: Literal["processed", "failed"]  # EventStatus.PROCESSED or .FAILED
     occurred_at: datetime
     processed_at: datetime
     attempts: int

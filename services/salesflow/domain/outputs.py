@@ -3,42 +3,57 @@ observations. Handlers decide; the transport edge does the I/O."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 from uuid import UUID, uuid5
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
 
 from salesflow.domain.events import ActionOutcome, Channel, StepStatus
+from salesflow.domain.limits import INT32_MAX, MONEY_MAX, NUL_MESSAGE, time_problem
 
 FunnelStage = Literal["created", "contacted", "in_sequence", "sequence_completed"]
 TouchKind = Literal["first_touch", "message"]
 
 
-class Fact(BaseModel):
+class Fact(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """A row of an analytics table, keyed by the event that produced it (replays overwrite it).
 
-    Each subclass is one fact kind: its ``kind`` literal names it in the outcome record, ``table`` is
-    the table its rows go to, and its other fields are that table's columns (see ``FACT_KINDS``)."""
+    Each subclass is one fact kind: its tag (``kind`` in the outcome record) names it, ``table`` is
+    the table its rows go to, and its fields are that table's columns (see ``FACT_KINDS``).
 
-    model_config = ConfigDict(frozen=True)
+    A fact checks itself when a handler makes it: a string with a NUL, a money value or count beyond
+    its column, a naive time or one out of range raises ``ValueError`` in the handler, so that handler
+    fails for that event with the reason, and the projection never meets the value."""
+
     table: ClassVar[str]
+    money: ClassVar[tuple[str, ...]] = ()  # NUMERIC(14,6) columns
+    counts: ClassVar[tuple[str, ...]] = ()  # INTEGER columns
 
     event_id: UUID
     tenant_id: str
     lead_id: str
     occurred_at: datetime
 
+    @property
+    def kind(self) -> str:
+        """The fact kind, as the outcome record names it (its tag)."""
+        return str(type(self).__struct_config__.tag)
 
-class FunnelFact(Fact):
+    def __post_init__(self) -> None:
+        problem = _fact_problem(self)
+        if problem:
+            raise ValueError(f"{type(self).__name__}.{problem}")
+
+
+class FunnelFact(Fact, frozen=True, kw_only=True, tag="funnel"):
     table: ClassVar[str] = "funnel_facts"
-    kind: Literal["funnel"] = "funnel"
     stage: FunnelStage
 
 
-class AttributionTouch(Fact):
+class AttributionTouch(Fact, frozen=True, kw_only=True, tag="attribution"):
     table: ClassVar[str] = "attribution_touches"
-    kind: Literal["attribution"] = "attribution"
     touch: TouchKind
     source: str | None = None
     campaign: str | None = None
@@ -46,9 +61,10 @@ class AttributionTouch(Fact):
     autopilot_action_id: str | None = None
 
 
-class AIActionFact(Fact):
+class AIActionFact(Fact, frozen=True, kw_only=True, tag="ai_action"):
     table: ClassVar[str] = "ai_action_facts"
-    kind: Literal["ai_action"] = "ai_action"
+    money: ClassVar[tuple[str, ...]] = ("cost_usd", "value_usd")
+    counts: ClassVar[tuple[str, ...]] = ("tokens",)
     action_id: str
     action_type: str
     outcome: ActionOutcome
@@ -58,9 +74,8 @@ class AIActionFact(Fact):
     tokens: int | None = None
 
 
-class MessageFact(Fact):
+class MessageFact(Fact, frozen=True, kw_only=True, tag="message"):
     table: ClassVar[str] = "message_facts"
-    kind: Literal["message"] = "message"
     message_id: str
     channel: Channel
     queued_at: datetime
@@ -70,9 +85,9 @@ class MessageFact(Fact):
     autopilot_action_id: str | None = None
 
 
-class SequenceStepFact(Fact):
+class SequenceStepFact(Fact, frozen=True, kw_only=True, tag="sequence_step"):
     table: ClassVar[str] = "sequence_step_facts"
-    kind: Literal["sequence_step"] = "sequence_step"
+    counts: ClassVar[tuple[str, ...]] = ("step_index", "step_count")
     sequence_id: str
     step_index: int
     step_count: int | None = None
@@ -82,18 +97,45 @@ class SequenceStepFact(Fact):
 
 
 FactModel = FunnelFact | AttributionTouch | AIActionFact | MessageFact | SequenceStepFact
-AnyFact = Annotated[FactModel, Field(discriminator="kind")]
+AnyFact = FactModel  # the union is tagged by ``kind`` (msgspec picks the struct by it)
 
-# The one list of fact kinds: kind (as the outcome record names it) -> its model. The projection's rows
+# The one list of fact kinds: kind (as the outcome record names it) -> its struct. The projection's rows
 # and COPY columns, and the schema's table list, are derived from it.
-FACT_KINDS: dict[str, type[Fact]] = {model.model_fields["kind"].default: model for model in get_args(FactModel)}
+FACT_KINDS: dict[str, type[Fact]] = {str(model.__struct_config__.tag): model for model in get_args(FactModel)}
 
 
-class Command(BaseModel):
+def fact_columns(model: type[Fact]) -> tuple[str, ...]:
+    """A fact kind's table columns, in order: its fields."""
+    return tuple(f.name for f in msgspec.structs.fields(model))
+
+
+def _fact_problem(fact: Fact) -> str | None:
+    """Why a fact's value would not fit its table, as ``field: why``; None when every value fits."""
+    for field in fact.__struct_fields__:
+        value = getattr(fact, field)
+        if type(value) is str:
+            if "\x00" in value:
+                return f"{field}: {NUL_MESSAGE}"
+        elif type(value) is datetime:
+            problem = "a time needs a zone" if value.tzinfo is None else time_problem(value)
+            if problem:
+                return f"{field}: {problem}"
+        elif type(value) is float and not math.isfinite(value):
+            return f"{field}: not a finite number"
+    for field in fact.money:
+        value = getattr(fact, field)
+        if value is not None and not 0 <= value <= MONEY_MAX:
+            return f"{field}: {value!r} is outside 0 to {MONEY_MAX} (NUMERIC(14,6))"
+    for field in fact.counts:
+        value = getattr(fact, field)
+        if value is not None and not 0 <= value <= INT32_MAX:
+            return f"{field}: {value!r} is outside 0 to {INT32_MAX} (INTEGER)"
+    return None
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """A request to another service, published on its topic. Its id derives from the causing event,
     so a replay publishes the same command id and consumers can drop the repeat."""
-
-    model_config = ConfigDict(frozen=True)
 
     command_id: UUID
     causation_id: UUID
@@ -102,21 +144,17 @@ class Command(BaseModel):
     requested_at: datetime
 
 
-class AutopilotCommand(Command):
-    kind: Literal["autopilot_command"] = "autopilot_command"
+class AutopilotCommand(Command, frozen=True, kw_only=True, tag="autopilot_command"):
     command: Literal["start_autopilot"] = "start_autopilot"
 
 
-class NotificationRequest(Command):
-    kind: Literal["notification"] = "notification"
+class NotificationRequest(Command, frozen=True, kw_only=True, tag="notification"):
     recipient_id: str
     template: Literal["lead_assigned"] = "lead_assigned"
 
 
-class Observation(BaseModel):
+class Observation(msgspec.Struct, frozen=True, kw_only=True):
     """One sample for a business metric, applied by the dispatch wrapper (skipped on replays)."""
-
-    model_config = ConfigDict(frozen=True)
 
     metric: str
     value: float = 1.0
@@ -129,3 +167,8 @@ Output = FactModel | Command | Observation
 def derived_id(event_id: UUID, purpose: str) -> UUID:
     """A stable id for something an event causes: the same on every replay."""
     return uuid5(event_id, purpose)
+
+
+def to_builtins(output: Any) -> Any:
+    """A struct as JSON-ready builtins (dicts, lists, str), its tag included."""
+    return msgspec.to_builtins(output)

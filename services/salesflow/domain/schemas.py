@@ -11,20 +11,41 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from salesflow.domain.events import PAYLOAD_MODELS, CloudEvent
+import msgspec
+
+from salesflow.domain.events import PAYLOAD_MODELS, CloudEvent, EventType
+from salesflow.domain.limits import EXTRA_NAMES_SCHEMA, EXTRA_VALUE_SCHEMA
 from salesflow.domain.outcome import Outcome
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def event_schema(event_type: str, version: str) -> dict[str, Any]:
-    from salesflow.domain.events import EventType
-
     model = PAYLOAD_MODELS[(EventType(event_type), version)]
-    schema = CloudEvent[model].model_json_schema()  # type: ignore[valid-type]
+    schema = _inlined(msgspec.json.schema(CloudEvent[model]))  # type: ignore[valid-type]
     schema["properties"]["type"] = {"const": event_type, "title": "Type"}
     schema["title"] = f"{event_type} {version}"
+    schema["description"] = (
+        f"A CloudEvents 1.0 envelope (structured JSON mode) carrying a {event_type} {version} payload."
+    )
+    for definition in (schema, schema["$defs"][model.__name__]):
+        _open(definition)
     return {"$schema": SCHEMA_DRAFT, "$id": f"salesflow/{event_type}/{version}.json", **schema}
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """msgspec's ``{"$ref": ..., "$defs": ...}`` with the referenced root definition at the top."""
+    definitions = dict(schema["$defs"])
+    root = definitions.pop(schema["$ref"].rsplit("/", 1)[-1])
+    return {**root, "$defs": definitions} if definitions else root
+
+
+def _open(definition: dict[str, Any]) -> None:
+    """An envelope's or payload's schema: extra members allowed within their limits (the struct keeps
+    them in a field of its own whose JSON name, the empty string, is not a member)."""
+    definition["properties"].pop("", None)
+    definition["additionalProperties"] = EXTRA_VALUE_SCHEMA
+    definition["propertyNames"] = EXTRA_NAMES_SCHEMA
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
@@ -33,7 +54,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     files["outcome/v1.json"] = {
         "$schema": SCHEMA_DRAFT,
         "$id": "salesflow/outcome/v1.json",
-        **Outcome.model_json_schema(),
+        **_inlined(msgspec.json.schema(Outcome)),
     }
     return files
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import orjson
-from pydantic import BaseModel
+import msgspec
 
 from salesflow.domain import records as r
 from salesflow.domain.outcome import Outcome
@@ -34,29 +33,20 @@ def lead_key(tenant_id: str, lead_id: str) -> bytes:
     return f"{tenant_id}:{lead_id}".encode()
 
 
-def model_json(model: BaseModel) -> bytes:
-    """``model.model_dump_json()``, the same JSON values, from the model's fields by orjson: pydantic's
-    serializer was the largest single share of the batch core (bench/README.md). Our records hold
-    only what orjson writes the way pydantic does (str, int, float, bool, None, UUID, datetime with
-    ``Z`` for UTC, enums by value, tuples, nested models); anything else falls back to pydantic.
-    ``tests/unit/test_record_json.py`` holds the two to the same values."""
-    try:
-        return orjson.dumps(model.__dict__, default=_fields_of_model, option=orjson.OPT_UTC_Z)
-    except TypeError:
-        return model.model_dump_json().encode()
+_ENCODER = msgspec.json.Encoder()
 
 
-def _fields_of_model(value: Any) -> dict[str, Any]:
-    if isinstance(value, BaseModel):
-        return value.__dict__
-    raise TypeError(f"not a model: {type(value).__name__}")
+def struct_json(struct: Any) -> bytes:
+    """A record value: the struct's JSON, written by msgspec in C (UUIDs and times as strings, UTC
+    times with ``Z``, enums by value, a tagged struct's tag first)."""
+    return _ENCODER.encode(struct)
 
 
 def outcome_record(outcome: Outcome, topics: Topics) -> RecordOut:
     return RecordOut(
         topic=topics.outcomes,
         key=lead_key(outcome.tenant_id, outcome.lead_id),
-        value=model_json(outcome),
+        value=struct_json(outcome),
         headers=(("salesflow.event.id", str(outcome.event_id).encode()), ("salesflow.status", outcome.status.encode())),
     )
 
@@ -66,7 +56,7 @@ def command_record(command: Command, topics: Topics) -> RecordOut:
     return RecordOut(
         topic=topic,
         key=lead_key(command.tenant_id, command.lead_id),
-        value=model_json(command),
+        value=struct_json(command),
         headers=(("salesflow.command.id", str(command.command_id).encode()),),
     )
 

@@ -1,37 +1,50 @@
-"""Typed events for producers: one class per event type, built on the v1 payload models.
+"""Typed events for producers: one pydantic class per event type, its fields those of the payload.
 
 A service writes ``LeadCreatedEvent(tenant_id="acme", occurred_at=now, lead_id="l-1", source="web_form")``
-and gets the payload model's validation (its fields and limits are inherited, never declared twice);
-``to_cloudevent()`` turns it into the structured-mode CloudEvent of the contract, with a new UUID as
-its id unless one is given.
+and gets an error where the event is made, not a dead letter later: a typo in a field name, a wrong
+type, or anything the contract refuses (its limits are checked by the decoder's own validation of
+the CloudEvent this event becomes, so they are never stated twice). ``to_cloudevent()`` turns it into
+the structured-mode CloudEvent of the contract, with a new UUID as its id unless one is given.
+
+pydantic here, msgspec in the pipeline: this is a service author's API (coercion of ``"api"`` into
+``LeadSource.API``, errors that list every field), built once per event a service sends. The fields
+mirror the payload structs of ``domain.events``; ``tests/unit/test_outbox_events.py`` holds the two
+to the same names, types and defaults.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from salesflow.domain.decoding import validate_envelope
 from salesflow.domain.events import (
     DEFAULT_SCHEMA_VERSION,
+    ActionOutcome,
     AutopilotActionExecutedV1,
-    CloudEvent,
+    Channel,
     EventType,
     LeadCreatedV1,
+    LeadSource,
     MessageSentV1,
     Payload,
     SequenceStepExecutedV1,
+    StepStatus,
 )
+from salesflow.errors import InvalidEvent
 from salesflow.producer.envelope import envelope
 
 
 class EventAttributes(BaseModel):
     """What every producer event carries besides its payload: tenant, time, id."""
 
-    model_config = ConfigDict(frozen=True)
+    # A typo in a field name is an error here: consumers accept unknown fields (forward compatible), but
+    # a typed producer should not send one by accident.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tenant_id: str
     occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -39,24 +52,23 @@ class EventAttributes(BaseModel):
 
 
 ENVELOPE_FIELDS = frozenset(EventAttributes.model_fields)
-# A typo in a field name is an error here: consumers accept unknown fields (forward compatible), but a
-# typed producer should not send one by accident. Set on each event class: the payload model's
-# extra="allow" would win over a base class's setting.
-PRODUCER_CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 
 class ProducerEvent(EventAttributes):
-    """Base of the typed events: a subclass names its type and inherits its payload model's fields."""
+    """Base of the typed events: a subclass names its type, its payload struct, and the payload's fields."""
 
     event_type: ClassVar[EventType]
     payload_model: ClassVar[type[Payload]]
-    if TYPE_CHECKING:
-        lead_id: str  # every payload model has it (domain.events.Payload)
+    lead_id: str  # every payload has it (domain.events.Payload)
 
     @model_validator(mode="after")
     def _fits_the_contract(self) -> ProducerEvent:
-        # The envelope's own limits (tenant id length, ...) apply where the event is made, not later.
-        CloudEvent[self.payload_model].model_validate(self.to_cloudevent())  # type: ignore[name-defined] # runtime type
+        # The contract's own limits (lengths, ranges, no NUL, the tenant id's) apply where the event is
+        # made, by the same validation the worker runs on the record.
+        try:
+            validate_envelope(self.to_cloudevent())
+        except InvalidEvent as exc:
+            raise ValueError(exc.detail) from None
         return self
 
     def payload(self) -> dict[str, Any]:
@@ -86,36 +98,55 @@ class ProducerEvent(EventAttributes):
         return orjson.dumps(self.to_cloudevent(request_id))
 
 
-class LeadCreatedEvent(ProducerEvent, LeadCreatedV1):
+class LeadCreatedEvent(ProducerEvent):
     """``lead.created``: a lead entered the CRM."""
 
-    model_config = PRODUCER_CONFIG
     event_type: ClassVar[EventType] = EventType.LEAD_CREATED
     payload_model: ClassVar[type[Payload]] = LeadCreatedV1
+    source: LeadSource
+    campaign: str | None = None
+    channel: Channel | None = None
+    owner_id: str | None = None
+    autopilot: bool = False
 
 
-class AutopilotActionExecutedEvent(ProducerEvent, AutopilotActionExecutedV1):
+class AutopilotActionExecutedEvent(ProducerEvent):
     """``autopilot.action_executed``: the AI autopilot acted on a lead."""
 
-    model_config = PRODUCER_CONFIG
     event_type: ClassVar[EventType] = EventType.AUTOPILOT_ACTION_EXECUTED
     payload_model: ClassVar[type[Payload]] = AutopilotActionExecutedV1
+    action_id: str
+    action_type: str
+    model: str | None = None
+    cost_usd: float
+    tokens: int | None = None
+    outcome: ActionOutcome
+    value_usd: float | None = None
 
 
-class MessageSentEvent(ProducerEvent, MessageSentV1):
+class MessageSentEvent(ProducerEvent):
     """``message.sent``: a message left for a lead on one channel."""
 
-    model_config = PRODUCER_CONFIG
     event_type: ClassVar[EventType] = EventType.MESSAGE_SENT
     payload_model: ClassVar[type[Payload]] = MessageSentV1
+    message_id: str
+    channel: Channel
+    queued_at: AwareDatetime
+    sent_at: AwareDatetime
+    sequence_id: str | None = None
+    autopilot_action_id: str | None = None
 
 
-class SequenceStepExecutedEvent(ProducerEvent, SequenceStepExecutedV1):
+class SequenceStepExecutedEvent(ProducerEvent):
     """``sequence.step_executed``: a marketing sequence ran one step for a lead."""
 
-    model_config = PRODUCER_CONFIG
     event_type: ClassVar[EventType] = EventType.SEQUENCE_STEP_EXECUTED
     payload_model: ClassVar[type[Payload]] = SequenceStepExecutedV1
+    sequence_id: str
+    step_index: int
+    step_count: int | None = None
+    action: str
+    status: StepStatus
 
 
 TYPED_EVENTS: dict[EventType, type[ProducerEvent]] = {

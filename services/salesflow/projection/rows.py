@@ -24,7 +24,7 @@ from salesflow.domain import records as r
 from salesflow.domain.content_mode import binary_attributes
 from salesflow.domain.events import EventType
 from salesflow.domain.outcome import EventStatus
-from salesflow.domain.outputs import FACT_KINDS
+from salesflow.domain.outputs import FACT_KINDS, fact_columns
 from salesflow.domain.records import Headers, RecordIn, text_header
 from salesflow.errors import InvalidEvent
 
@@ -36,13 +36,11 @@ def _is_time(annotation: Any) -> bool:
     return annotation is datetime or datetime in get_args(annotation)
 
 
-# Per fact kind: its table's columns (the model's fields but the discriminator) and its time fields.
-FACT_COLUMNS: dict[str, tuple[str, ...]] = {
-    kind: tuple(name for name in model.model_fields if name != "kind") for kind, model in FACT_KINDS.items()
-}
+# Per fact kind: its table's columns (the struct's fields; its tag, ``kind``, is not one) and its time
+# fields.
+FACT_COLUMNS: dict[str, tuple[str, ...]] = {kind: fact_columns(model) for kind, model in FACT_KINDS.items()}
 FACT_TIMES: dict[str, tuple[str, ...]] = {
-    kind: tuple(name for name, field in model.model_fields.items() if _is_time(field.annotation))
-    for kind, model in FACT_KINDS.items()
+    kind: tuple(f.name for f in msgspec.structs.fields(model) if _is_time(f.type)) for kind, model in FACT_KINDS.items()
 }
 
 

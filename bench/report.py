@@ -11,6 +11,8 @@ TARGETS = {
     "batch_events_per_s": (">=", 30_000.0),
     "faust_vs_bare_ratio": (">=", 0.7),
     "processor_vs_raw_consume_ratio": (">=", 0.5),
+    # the default engine against a Quix Streams application doing the same work (bench/quix_peer.py)
+    "processor_vs_quix_ratio": (">=", 2.0),
     "projection_rows_per_s": (">=", 60_000.0),
     "projection_vs_copy_ratio": (">=", 0.6),
     "e2e_p99_ms@5000": ("<=", 100.0),
@@ -69,6 +71,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{_f(report['raw_consume_events_per_s'])} (bare aiokafka consumer) | "
         f"{_f(report['processor_vs_raw_consume_ratio'], 3)} |",
         *_engine_rows(report),
+        *_peer_rows(report),
         *_floor_rows(report),
         f"| projection, rows/s | {_f(report['projection_rows_per_s'])} | "
         f"{_f(report['raw_copy_rows_per_s'])} (asyncpg COPY) | {_f(report['projection_vs_copy_ratio'], 3)} |",
@@ -111,6 +114,17 @@ def _engine_rows(report: dict[str, Any]) -> list[str]:
         against = f"{_f(eps / bare, 2)} x bare Faust" if bare and engine == "faust" and not times else "-"
         rows.append(f"| {label} | {_f(eps)} | - | {against} |")
     return rows
+
+
+def _peer_rows(report: dict[str, Any]) -> list[str]:
+    """The Quix Streams peer: the same work on the same records (absent from older runs)."""
+    peer = report.get("quix_peer_events_per_s")
+    if not peer:
+        return []
+    return [
+        f"| Quix Streams peer, the worker's work (bench/quix_peer.py), events/s (1 process) | {_f(peer)} | - | "
+        f"{report.get('default_engine', 'batch')} engine {_f(report['processor_vs_quix_ratio'], 2)} x the peer |"
+    ]
 
 
 def _floor_rows(report: dict[str, Any]) -> list[str]:

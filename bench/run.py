@@ -1,8 +1,9 @@
 """``python -m bench``: every measure of ``bench/README.md`` in one run, against the local stack.
 
 Order: load the source topics once; raw consume (aiokafka, librdkafka, and librdkafka with the
-envelope contract's validation: the contract floor), then the bare Faust agent and each worker engine
-alone and as two processes, interleaved (repeats each); copy the sources
+envelope contract's validation: the contract floor), then the bare Faust agent, each worker engine
+alone and as two processes, and the Quix Streams peer doing the worker's work (``bench.quix_peer``),
+interleaved (repeats each); copy the sources
 and one run's outcomes to the projection's topics; raw COPY and the idempotent-write floor (COPY to
 staging + upsert), then the projection (repeats each); then
 end-to-end latency at each produce rate with both services running. Reports in ``--out``.
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import kafka_io, latency, report, throughput
+from bench import kafka_io, latency, quix_peer, report, throughput
 from bench.stack import BenchStack, environment
 from salesflow.gc_policy import tune_for_batches
 from salesflow.settings import Settings
@@ -89,6 +90,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         # machine weighs on every variant alike.
         runs: dict[str, list[throughput.ProcessorRun]] = {name: [] for name in ENGINE_VARIANTS}
         faust_bare = []
+        quix = []  # the peer: a Quix Streams application doing the worker's work (bench/quix_peer.py)
         for _ in range(args.repeats):
             try:
                 faust_bare.append(await throughput.faust_bare_run(source, args.events, logs, timeout))
@@ -99,6 +101,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 run = await throughput.processor_run(source, args.events, logs, timeout, engine=engine, workers=workers)
                 runs[name].append(run)
                 log(f"processor {name}: {run.events_per_s:,.0f} events/s, peak RSS {run.peak_rss_mb:.0f} MB")
+            quix.append(await quix_peer.peer_run(source, args.events, logs, timeout))
+            log(f"Quix Streams peer: {quix[-1].events_per_s:,.0f} events/s, peak RSS {quix[-1].peak_rss_mb:.0f} MB")
         processor = runs[DEFAULT_ENGINE]
 
         target = await stack.settings("proj")
@@ -154,6 +158,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             round(median([r.events_per_s for r in runs["faust"]]) / median(faust_bare), 3) if faust_bare else None
         ),
         "processor_vs_raw_consume_ratio": round(processor_eps / median(raw_consume), 4),
+        "quix_peer_events_per_s": round(median([q.events_per_s for q in quix])),
+        "quix_peer_peak_rss_mb": round(max(q.peak_rss_mb for q in quix), 1),
+        "processor_vs_quix_ratio": round(processor_eps / median([q.events_per_s for q in quix]), 3),
         "raw_librdkafka_consume_events_per_s": round(median(raw_librdkafka)),
         "contract_floor_events_per_s": round(median(contract_floor)),
         "raw_copy_rows_per_s": round(median(raw_copy)),
@@ -174,6 +181,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "processor_events_per_s": [round(p.events_per_s) for p in processor],
             "faust_bare_events_per_s": [round(x) for x in faust_bare],
             **{f"{name}_events_per_s": [round(r.events_per_s) for r in rs] for name, rs in runs.items()},
+            "quix_peer_events_per_s": [round(q.events_per_s) for q in quix],
             "raw_librdkafka_consume_events_per_s": [round(x) for x in raw_librdkafka],
             "contract_floor_events_per_s": [round(x) for x in contract_floor],
             "raw_copy_rows_per_s": [round(x) for x in raw_copy],

@@ -31,6 +31,9 @@ REQUIRED = (
     "contract_floor_events_per_s",
     "raw_upsert_rows_per_s",
     "upsert_vs_copy_ratio",
+    # the peer: a Quix Streams application doing the worker's work on the same records
+    "quix_peer_events_per_s",
+    "processor_vs_quix_ratio",
 )
 
 
@@ -47,8 +50,8 @@ def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Pa
         env=env,
         capture_output=True,
         text=True,
-        # A guard against a hang, not a figure: smoke mode now also runs the bare Faust agent and both
-        # engines with one and two worker processes.
+        # A guard against a hang, not a figure: smoke mode now also runs the bare Faust agent, both
+        # engines with one and two worker processes, and the Quix Streams peer.
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -65,6 +68,7 @@ def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Pa
         "batch_events_per_s",
         "faust_vs_bare_ratio",
         "processor_vs_raw_consume_ratio",
+        "processor_vs_quix_ratio",
         "projection_rows_per_s",
         "projection_vs_copy_ratio",
         "e2e_p99_ms@5000",
@@ -72,5 +76,7 @@ def test_bench_smoke_writes_a_complete_report(endpoints: Endpoints, tmp_path: Pa
     }
     assert (tmp_path / "latest.png").stat().st_size > 0
     default_engine = Settings.model_fields["worker_engine"].default
-    assert f"| processor ({default_engine} engine, the default), events/s" in (tmp_path / "latest.md").read_text()
+    markdown = (tmp_path / "latest.md").read_text()
+    assert f"| processor ({default_engine} engine, the default), events/s" in markdown
+    assert "| Quix Streams peer, the worker's work" in markdown
     assert len(list(tmp_path.glob("20*.json"))) == 1  # the dated copy

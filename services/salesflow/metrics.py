@@ -85,7 +85,8 @@ class PipelineMetrics:
             registry=r,
         )
         self._business = _business_metrics(r)
-        self._checked_series: set[tuple[str, tuple[str, ...]]] = set()
+        # (metric, labels) of observations already found well-formed -> whether the metric is a counter
+        self._checked_series: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:
         """The labelled child of one of these metrics, looked up once: ``labels()`` takes a lock and
@@ -113,16 +114,18 @@ class PipelineMetrics:
         worker does not define, label names other than the metric's, a NaN sample, or a counter amount
         that is negative or infinite. prometheus-client would only raise when the batch's tally is
         applied, after every record of the batch; checked here, one bad output fails its own event."""
-        found = self._business.get(metric)
-        if found is None:
-            raise ValueError(f"observation of unknown metric {metric!r}; known: {', '.join(sorted(self._business))}")
-        names = tuple(sorted(name for name, _ in labels))
-        if (metric, names) not in self._checked_series:
+        counter = self._checked_series.get((metric, labels))
+        if counter is None:  # the first observation of this series: its metric and label names
+            found = self._business.get(metric)
+            if found is None:
+                known = ", ".join(sorted(self._business))
+                raise ValueError(f"observation of unknown metric {metric!r}; known: {known}")
+            names = tuple(sorted(name for name, _ in labels))
             expected = tuple(sorted(found._labelnames))
             if names != expected:
                 raise ValueError(f"observation of {metric!r} labelled {list(names)}; it takes {list(expected)}")
-            self._checked_series.add((metric, names))
-        if math.isnan(value) or (isinstance(found, Counter) and not 0 <= value < math.inf):
+            counter = self._checked_series[(metric, labels)] = isinstance(found, Counter)
+        if math.isnan(value) or (counter and not 0 <= value < math.inf):
             raise ValueError(f"observation of {metric!r} with value {value!r}, which it cannot count")
 
     def histogram_names(self) -> frozenset[str]:

@@ -81,10 +81,10 @@ def validate_envelope(raw: Any, *, may_hold_nul: bool = True) -> CloudEvent[Any]
 
 def _build(raw: dict[str, Any], model: type[Payload], may_hold_nul: bool) -> CloudEvent[Any]:
     """The struct, after the rules msgspec does not state: extra fields' names and values, and NULs."""
-    envelope = _envelope_model(model)
-    extensions = _extras(raw, _declared(envelope))
+    envelope, envelope_names, payload_names = _shapes(model)
+    extensions = _extras(raw, envelope_names)
     data = raw.get("data")
-    extra = _extras(data, _declared(model)) if isinstance(data, dict) else {}
+    extra = _extras(data, payload_names) if isinstance(data, dict) else {}
     if extensions:
         refuse_unstorable_names(extensions)
     if extra:
@@ -114,6 +114,13 @@ def _extras(raw: dict[str, Any], declared: frozenset[str]) -> dict[str, Any]:
 
 
 @cache
+def _shapes(payload: type[Payload]) -> tuple[type[CloudEvent[Any]], frozenset[str], frozenset[str]]:
+    """The envelope struct of a payload struct, and the JSON member names each declares (cached per
+    payload: hashing the parametrized envelope on every call was a measured cost)."""
+    envelope = _envelope_model(payload)
+    return envelope, _declared(envelope), _declared(payload)
+
+
 def _declared(struct: type[Any]) -> frozenset[str]:
     """The JSON member names a struct declares (not ``extra``/``extensions``, whose name is empty)."""
     return frozenset(f.encode_name for f in msgspec.structs.fields(struct) if f.encode_name)

@@ -3,6 +3,7 @@ observations. Handlers decide; the transport edge does the I/O."""
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime
 from typing import Any, ClassVar, Literal, get_args
@@ -111,16 +112,20 @@ def fact_columns(model: type[Fact]) -> tuple[str, ...]:
 
 def _fact_problem(fact: Fact) -> str | None:
     """Why a fact's value would not fit its table, as ``field: why``; None when every value fits."""
-    for field in fact.__struct_fields__:
+    texts, times, floats = _fields_to_check(type(fact))
+    for field in texts:
         value = getattr(fact, field)
-        if type(value) is str:
-            if "\x00" in value:
-                return f"{field}: {NUL_MESSAGE}"
-        elif type(value) is datetime:
+        if type(value) is str and "\x00" in value:
+            return f"{field}: {NUL_MESSAGE}"
+    for field in times:
+        value = getattr(fact, field)
+        if value is not None:
             problem = "a time needs a zone" if value.tzinfo is None else time_problem(value)
             if problem:
                 return f"{field}: {problem}"
-        elif type(value) is float and not math.isfinite(value):
+    for field in floats:
+        value = getattr(fact, field)
+        if value is not None and not math.isfinite(value):
             return f"{field}: not a finite number"
     for field in fact.money:
         value = getattr(fact, field)
@@ -131,6 +136,22 @@ def _fact_problem(fact: Fact) -> str | None:
         if value is not None and not 0 <= value <= INT32_MAX:
             return f"{field}: {value!r} is outside 0 to {INT32_MAX} (INTEGER)"
     return None
+
+
+@functools.cache
+def _fields_to_check(fact: type[Fact]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """A fact kind's fields that may hold text (strings, literals, enums), times, and floats: worked out
+    once per kind, so a fact's check reads only those."""
+    texts, times, floats = [], [], []
+    for field in msgspec.structs.fields(fact):
+        kinds = set(get_args(field.type)) - {type(None)} or {field.type}
+        if datetime in kinds:
+            times.append(field.name)
+        elif float in kinds:
+            floats.append(field.name)
+        elif not kinds <= {UUID, int, bool}:
+            texts.append(field.name)
+    return tuple(texts), tuple(times), tuple(floats)
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -23,9 +24,8 @@ DLQ_EVENT_ID = "salesflow.dlq.event.id"
 REPLAY_HEADER = "salesflow.replay"
 
 
-@dataclass(frozen=True)
-class RecordIn:
-    """One record as read from Kafka."""
+class RecordIn(msgspec.Struct, frozen=True):
+    """One record as read from Kafka (a struct: built in C, one per record the worker reads)."""
 
     topic: str
     partition: int
@@ -52,8 +52,7 @@ class RecordIn:
         return next((v for k, v in self.headers if k == name), None)
 
 
-@dataclass(frozen=True)
-class RecordOut:
+class RecordOut(msgspec.Struct, frozen=True):
     """One record to publish."""
 
     topic: str

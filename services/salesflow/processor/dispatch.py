@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -63,6 +63,55 @@ def _output_kind(cls: type) -> str | None:
     return None
 
 
+def dispatch_now(
+    event: CloudEvent[Any],
+    registry: HandlerRegistry,
+    policy: RetryPolicy,
+    metrics: PipelineMetrics,
+    sleep: Sleep = asyncio.sleep,
+    *,
+    replay: bool = False,
+    tally: BatchTally | None = None,
+) -> DispatchResult | Awaitable[DispatchResult]:
+    """Run the handlers of ``event``'s type, one after another, and gather their outputs and reports.
+
+    Each handler's coroutine is stepped here, without an event loop: one that never waits (every
+    built-in handler, and any pure one) completes at once, and the result comes back with no ``await``
+    per event. The first that waits on I/O (a ``db`` handler, a plugin's HTTP call), or a transient
+    error to back off from, hands the rest to the event loop: the return value is then an awaitable.
+
+    ``replay``: the event was processed before (a re-delivery or an offset reset); handlers declare
+    whether a replay recomputes them or skips them (``on_replay``). A handler with dependencies must
+    come from a bound registry (``handlers.injection.bind``); a handler that did not run because its
+    effects were already applied reports ``ok`` with 0 attempts. ``tally``: the batch's, which then
+    takes the handlers' durations and applies them once per batch; without one they are observed now."""
+    result = DispatchResult()
+    handlers = registry.handlers_for(event.type)
+    for index, handler in enumerate(handlers):
+        started = time.perf_counter()
+        try:
+            done = _step(handler, event, replay)
+        except TRANSIENT_ERRORS as exc:
+            _count_error(metrics, handler, "transient")
+            if policy.gives_up_after(1):
+                result.add([], _failed(handler, 1, exc))
+                _observe_duration(metrics, tally, handler, started)
+                continue
+            later = _retrying(handler, event, policy, metrics, sleep, replay, tally, started, attempt=1)
+            return _finish(result, later, handlers[index + 1 :], event, policy, metrics, sleep, replay, tally)
+        except Exception as exc:
+            _count_error(metrics, handler, "permanent")
+            result.add([], _failed(handler, 1, exc))
+            _observe_duration(metrics, tally, handler, started)
+            continue
+        if isinstance(done, _Waiting):
+            later = _resumed(done, handler, event, policy, metrics, sleep, replay, tally, started)
+            return _finish(result, later, handlers[index + 1 :], event, policy, metrics, sleep, replay, tally)
+        result.add(*_checked(done, handler, metrics))
+        _observe_duration(metrics, tally, handler, started)
+    return result
+
+
 async def dispatch(
     event: CloudEvent[Any],
     registry: HandlerRegistry,
@@ -73,20 +122,71 @@ async def dispatch(
     replay: bool = False,
     tally: BatchTally | None = None,
 ) -> DispatchResult:
-    """Run the handlers of ``event``'s type, one after another, and gather their outputs and reports.
-
-    ``replay``: the event was processed before (a re-delivery or an offset reset); handlers declare
-    whether a replay recomputes them or skips them (``on_replay``). A handler with dependencies must
-    come from a bound registry (``handlers.injection.bind``); a handler that did not run because its
-    effects were already applied reports ``ok`` with 0 attempts. ``tally``: the batch's, which then
-    takes the handlers' durations and applies them once per batch; without one they are observed now."""
-    result = DispatchResult()
-    for handler in registry.handlers_for(event.type):
-        result.add(*await _run_with_retries(handler, event, policy, metrics, sleep, replay, tally))
-    return result
+    """``dispatch_now``, awaited where it has to be (the test kit's and the tests' entry point)."""
+    done = dispatch_now(event, registry, policy, metrics, sleep, replay=replay, tally=tally)
+    return done if isinstance(done, DispatchResult) else await done
 
 
-async def _run_with_retries(
+Step = tuple[list[Output], bool]  # a handler's outputs, and whether it ran (False: already applied)
+
+
+@dataclass
+class _Waiting:
+    """A handler's coroutine that waited on something at its first step: what it yielded."""
+
+    coroutine: Coroutine[Any, Any, Any]
+    yielded: Any
+
+
+def _step(handler: RegisteredHandler, event: CloudEvent[Any], replay: bool) -> Step | _Waiting:
+    """One attempt of ``handler``, stepped without an event loop: its outputs, or the waiting coroutine."""
+    coroutine = handler.fn(event) if handler.invoke is None else handler.invoke(event, replay)
+    try:
+        yielded = coroutine.send(None)
+    except StopIteration as stop:
+        if handler.invoke is None:
+            return list(stop.value or ()), True
+        outputs, ran = stop.value
+        return outputs, ran
+    return _Waiting(coroutine, yielded)
+
+
+async def _resume(waiting: _Waiting) -> Any:
+    """Go on with a coroutine that waited at its first step, as an asyncio Task would: wait for what it
+    yielded (a future, or nothing for a bare yield), then send it on, until it returns."""
+    coroutine, yielded = waiting.coroutine, waiting.yielded
+    while True:
+        if getattr(yielded, "_asyncio_future_blocking", False):
+            yielded._asyncio_future_blocking = False  # as a Task does with the future it is handed
+        try:
+            if yielded is None:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait([yielded])
+        except BaseException as exc:  # cancelled while it waits: it is told, as a Task tells it
+            coroutine.throw(exc)
+            raise
+        try:
+            yielded = coroutine.send(None)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _checked(step: Step, handler: RegisteredHandler, metrics: PipelineMetrics) -> tuple[list[Output], HandlerReport]:
+    """A finished attempt's outputs and report (an observation the metrics cannot take: a failure)."""
+    outputs, ran = step
+    if not ran:  # already applied (or skipped on replay): attempts 0 says it did not run
+        return [], ok_report(handler.name, 0)
+    try:
+        _check_observations(outputs, metrics)
+    except ValueError as exc:
+        _count_error(metrics, handler, "permanent")
+        return [], _failed(handler, 1, exc)
+    return outputs, ok_report(handler.name, 1)
+
+
+async def _resumed(
+    waiting: _Waiting,
     handler: RegisteredHandler,
     event: CloudEvent[Any],
     policy: RetryPolicy,
@@ -94,36 +194,115 @@ async def _run_with_retries(
     sleep: Sleep,
     replay: bool,
     tally: BatchTally | None,
+    started: float,
 ) -> tuple[list[Output], HandlerReport]:
-    attempt = 0
-    invoke = handler.invoke
-    while True:
-        attempt += 1
+    """The first attempt, gone on under the event loop; retried from there as ``_retrying`` does."""
+    try:
+        value = await _resume(waiting)
+        step: Step = (list(value or ()), True) if handler.invoke is None else value
+    except TRANSIENT_ERRORS as exc:
+        _count_error(metrics, handler, "transient")
+        if policy.gives_up_after(1):
+            _observe_duration(metrics, tally, handler, started)
+            return [], _failed(handler, 1, exc)
+        return await _retrying(handler, event, policy, metrics, sleep, replay, tally, started, attempt=1)
+    except Exception as exc:
+        _count_error(metrics, handler, "permanent")
+        _observe_duration(metrics, tally, handler, started)
+        return [], _failed(handler, 1, exc)
+    _observe_duration(metrics, tally, handler, started)
+    return _checked(step, handler, metrics)
+
+
+async def _retrying(
+    handler: RegisteredHandler,
+    event: CloudEvent[Any],
+    policy: RetryPolicy,
+    metrics: PipelineMetrics,
+    sleep: Sleep,
+    replay: bool,
+    tally: BatchTally | None,
+    started: float,
+    *,
+    attempt: int,
+) -> tuple[list[Output], HandlerReport]:
+    """After ``attempt`` failed with a transient error: back off, and try again until it succeeds, fails
+    for good, or the policy gives up (the failure policy's rule, written once)."""
+    try:
+        while True:
+            await sleep(policy.delay(attempt))
+            attempt += 1
+            try:
+                if handler.invoke is None:
+                    outputs = list(await handler.fn(event) or ())
+                else:
+                    outputs, ran = await handler.invoke(event, replay)
+                    if not ran:
+                        return [], ok_report(handler.name, 0)
+                _check_observations(outputs, metrics)
+            except TRANSIENT_ERRORS as exc:
+                _count_error(metrics, handler, "transient")
+                if policy.gives_up_after(attempt):
+                    return [], _failed(handler, attempt, exc)
+            except Exception as exc:
+                _count_error(metrics, handler, "permanent")
+                return [], _failed(handler, attempt, exc)
+            else:
+                return outputs, ok_report(handler.name, attempt)
+    finally:
+        _observe_duration(metrics, tally, handler, started)
+
+
+async def _finish(
+    result: DispatchResult,
+    later: Awaitable[tuple[list[Output], HandlerReport]],
+    rest: Sequence[RegisteredHandler],
+    event: CloudEvent[Any],
+    policy: RetryPolicy,
+    metrics: PipelineMetrics,
+    sleep: Sleep,
+    replay: bool,
+    tally: BatchTally | None,
+) -> DispatchResult:
+    """The handler that waited, then the ones after it, in order, under the event loop."""
+    result.add(*await later)
+    for handler in rest:
         started = time.perf_counter()
         try:
-            if invoke is None:  # a pure handler: called as it is, nothing per event around it
-                outputs = list(await handler.fn(event) or ())
-            else:
-                outputs, ran = await invoke(event, replay)
-                if not ran:  # already applied (or skipped on replay): attempts 0 says it did not run
-                    return [], ok_report(handler.name, 0)
-            _check_observations(outputs, metrics)
+            done = _step(handler, event, replay)
         except TRANSIENT_ERRORS as exc:
-            metrics.child(metrics.handler_errors, handler.name, "transient").inc()
-            if policy.gives_up_after(attempt):
-                return [], _failed(handler, attempt, exc)
-            await sleep(policy.delay(attempt))
-        except Exception as exc:
-            metrics.child(metrics.handler_errors, handler.name, "permanent").inc()
-            return [], _failed(handler, attempt, exc)
-        else:
-            return outputs, ok_report(handler.name, attempt)
-        finally:
-            elapsed = time.perf_counter() - started
-            if tally is None:
-                metrics.child(metrics.handler_duration, handler.name).observe(elapsed)
+            _count_error(metrics, handler, "transient")
+            if policy.gives_up_after(1):
+                _observe_duration(metrics, tally, handler, started)
+                result.add([], _failed(handler, 1, exc))
             else:
-                tally.observe("handler_duration", elapsed, handler.name)
+                result.add(*await _retrying(handler, event, policy, metrics, sleep, replay, tally, started, attempt=1))
+            continue
+        except Exception as exc:
+            _count_error(metrics, handler, "permanent")
+            _observe_duration(metrics, tally, handler, started)
+            result.add([], _failed(handler, 1, exc))
+            continue
+        if isinstance(done, _Waiting):
+            result.add(*await _resumed(done, handler, event, policy, metrics, sleep, replay, tally, started))
+        else:
+            _observe_duration(metrics, tally, handler, started)
+            result.add(*_checked(done, handler, metrics))
+    return result
+
+
+def _count_error(metrics: PipelineMetrics, handler: RegisteredHandler, kind: str) -> None:
+    metrics.child(metrics.handler_errors, handler.name, kind).inc()
+
+
+def _observe_duration(
+    metrics: PipelineMetrics, tally: BatchTally | None, handler: RegisteredHandler, started: float
+) -> None:
+    elapsed = time.perf_counter() - started
+    if tally is None:
+        metrics.child(metrics.handler_duration, handler.name).observe(elapsed)
+    else:
+        tally.observe("handler_duration", elapsed, handler.name)
 
 
 def _check_observations(outputs: list[Output], metrics: PipelineMetrics) -> None:

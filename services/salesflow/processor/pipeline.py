@@ -7,7 +7,7 @@ client here: the engines (``processor.engines``) read, publish and commit; this 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers.registry import HandlerRegistry
 from salesflow.logs import record_fields
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.dispatch import DispatchResult, dispatch
+from salesflow.processor.dispatch import DispatchResult, dispatch_now
 from salesflow.processor.records import command_record, dead_letter_record, outcome_record
 from salesflow.processor.tally import BatchTally
 from salesflow.processor.watermarks import ReplayWatermarks
@@ -70,22 +70,50 @@ class EventProcessor:
 
     async def process_batch(self, records: Sequence[RecordIn]) -> list[list[RecordOut]]:
         """For each record, in order, the records to publish; the batch's metrics are applied once at
-        the end. Never raises for one record: a bad one becomes a dead letter, the others go on."""
+        the end. Never raises for one record: a bad one becomes a dead letter, the others go on.
+
+        A record whose handlers all finish without waiting (the built-in ones) is done here with no
+        ``await``; only one whose handlers wait on I/O goes through the event loop."""
         tally = BatchTally()
-        out = [await self._process_one(record, tally) for record in records]
+        out: list[list[RecordOut]] = []
+        for record in records:
+            done = self._process_one(record, tally)
+            out.append(done if isinstance(done, list) else await done)
         tally.apply(self.metrics, self.metrics.child)
         return out
 
-    async def _process_one(self, record: RecordIn, tally: BatchTally) -> list[RecordOut]:
+    def _process_one(self, record: RecordIn, tally: BatchTally) -> list[RecordOut] | Awaitable[list[RecordOut]]:
         tally.inc("events_consumed", record.topic)
         try:
-            return await self._process(record, tally)
-        except InvalidEvent as error:
-            return self._dead_letter(record, error, tally)
+            event = decode_event(record.value, record.headers, max_bytes=self.max_event_bytes)
+            replay = self.is_replay(record)
+            result = dispatch_now(event, self.registry, self.policy, self.metrics, replay=replay, tally=tally)
+            if not isinstance(result, DispatchResult):
+                return self._process_later(record, event, result, replay, tally)
+            return self._outputs(record, event, result, replay, tally)
         except Exception as exc:
-            log.exception("processing raised %s", type(exc).__name__, extra=record_fields(record))
-            bug = InvalidEvent(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
-            return self._dead_letter(record, bug, tally)
+            return self._refused(record, exc, tally)
+
+    async def _process_later(
+        self,
+        record: RecordIn,
+        event: CloudEvent[Any],
+        waiting: Awaitable[DispatchResult],
+        replay: bool,
+        tally: BatchTally,
+    ) -> list[RecordOut]:
+        try:
+            return self._outputs(record, event, await waiting, replay, tally)
+        except Exception as exc:
+            return self._refused(record, exc, tally)
+
+    def _refused(self, record: RecordIn, exc: Exception, tally: BatchTally) -> list[RecordOut]:
+        """The dead letter of a record that is not an event, or whose processing raised (a bug)."""
+        if isinstance(exc, InvalidEvent):
+            return self._dead_letter(record, exc, tally)
+        log.error("processing raised %s", type(exc).__name__, exc_info=exc, extra=record_fields(record))
+        bug = InvalidEvent(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
+        return self._dead_letter(record, bug, tally)
 
     def _dead_letter(self, record: RecordIn, error: InvalidEvent, tally: BatchTally) -> list[RecordOut]:
         tally.inc("dead_letters", error.reason.value)
@@ -96,10 +124,9 @@ class EventProcessor:
         )
         return [dead_letter_record(record, error, self.group, self.topics)]
 
-    async def _process(self, record: RecordIn, tally: BatchTally) -> list[RecordOut]:
-        event = decode_event(record.value, record.headers, max_bytes=self.max_event_bytes)
-        replay = self.is_replay(record)
-        result = await dispatch(event, self.registry, self.policy, self.metrics, replay=replay, tally=tally)
+    def _outputs(
+        self, record: RecordIn, event: CloudEvent[Any], result: DispatchResult, replay: bool, tally: BatchTally
+    ) -> list[RecordOut]:
         outcome = self._outcome(event, record, result, replay)
         self._record_metrics(outcome, result, tally)
         if result.failed:

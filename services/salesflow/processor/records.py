@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
@@ -42,12 +43,17 @@ def struct_json(struct: Any) -> bytes:
     return _ENCODER.encode(struct)
 
 
+def uuid_text(value: UUID) -> bytes:
+    """A UUID's canonical text as bytes, written in C (``str(uuid)`` is Python code, per record)."""
+    return _ENCODER.encode(value)[1:-1]
+
+
 def outcome_record(outcome: Outcome, topics: Topics) -> RecordOut:
     return RecordOut(
         topic=topics.outcomes,
         key=lead_key(outcome.tenant_id, outcome.lead_id),
         value=struct_json(outcome),
-        headers=(("salesflow.event.id", str(outcome.event_id).encode()), ("salesflow.status", outcome.status.encode())),
+        headers=(("salesflow.event.id", uuid_text(outcome.event_id)), ("salesflow.status", outcome.status.encode())),
     )
 
 
@@ -57,7 +63,7 @@ def command_record(command: Command, topics: Topics) -> RecordOut:
         topic=topic,
         key=lead_key(command.tenant_id, command.lead_id),
         value=struct_json(command),
-        headers=(("salesflow.command.id", str(command.command_id).encode()),),
+        headers=(("salesflow.command.id", uuid_text(command.command_id)),),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -16,7 +17,7 @@ import pytest
 from salesflow.domain import records as r
 from salesflow.domain.events import ActionOutcome, CloudEvent, EventType
 from salesflow.domain.outcome import Outcome
-from salesflow.domain.outputs import AIActionFact, AttributionTouch, Observation, Output
+from salesflow.domain.outputs import AIActionFact, AttributionTouch, FunnelFact, FunnelStage, Observation, Output
 from salesflow.domain.records import RecordIn
 from salesflow.domain.topics import Topics
 from salesflow.errors import DeadLetterReason, InvalidEvent, TransientHandlerError
@@ -310,3 +311,55 @@ def test_a_fact_refuses_a_number_its_column_cannot_hold(fact: dict[str, Any], er
             outcome=ActionOutcome.SUCCEEDED,
             **fact,
         )
+
+
+def waiting_registry(fail_once: bool) -> tuple[HandlerRegistry, list[str]]:
+    """Three handlers in order: one that finishes at once, one that waits on the event loop (and, with
+    ``fail_once``, fails its first attempt after waiting, transiently), and one more that finishes at once."""
+    registry = HandlerRegistry()
+    calls: list[str] = []
+
+    def fact(event: CloudEvent[Any], stage: FunnelStage) -> FunnelFact:
+        return FunnelFact(
+            event_id=event.id, tenant_id=event.tenantid, lead_id=event.lead_id, occurred_at=event.time, stage=stage
+        )
+
+    @registry.register(EventType.LEAD_CREATED, name="first")
+    async def first(event: CloudEvent[Any]) -> list[Output]:
+        calls.append("first")
+        return [fact(event, "created")]
+
+    @registry.register(EventType.LEAD_CREATED, name="waits")
+    async def waits(event: CloudEvent[Any]) -> list[Output]:
+        calls.append("waits")
+        await asyncio.sleep(0.01)  # a real wait on the loop: a timer future
+        await asyncio.sleep(0)  # and a bare yield
+        if fail_once and calls.count("waits") == 1:
+            raise TransientHandlerError("the CRM timed out")
+        return [fact(event, "contacted")]
+
+    @registry.register(EventType.LEAD_CREATED, name="last")
+    async def last(event: CloudEvent[Any]) -> list[Output]:
+        calls.append("last")
+        return [fact(event, "in_sequence")]
+
+    return registry, calls
+
+
+@pytest.mark.parametrize("fail_once", [False, True], ids=["waits", "waits-then-retried"])
+async def test_a_handler_that_waits_goes_on_under_the_loop_and_the_order_holds(fail_once: bool) -> None:
+    """Handlers are stepped without the event loop until one waits; from there the rest goes on under
+    it, in registration order, with the same retries, and the records around it are not held up."""
+    registry, calls = waiting_registry(fail_once)
+    p = processor(registry, attempts=3)
+    values = [orjson.dumps(make_event(EventType.LEAD_CREATED)) for _ in range(3)]
+    out = await p.process_batch([record(v, offset=n) for n, v in enumerate(values)])
+    outcomes = [msgspec.json.decode(outs[0].value or b"", type=Outcome) for outs in out]
+    assert [o.status for o in outcomes] == ["processed"] * 3
+    assert [o.position.offset for o in outcomes] == [0, 1, 2]
+    stages = [[f.stage for f in o.facts if isinstance(f, FunnelFact)] for o in outcomes]
+    assert stages == [["created", "contacted", "in_sequence"]] * 3
+    reports = [(r.handler, r.attempts) for r in outcomes[0].handlers]
+    assert reports == [("first", 1), ("waits", 2 if fail_once else 1), ("last", 1)]
+    first_record = ["first", "waits", *(["waits"] if fail_once else []), "last"]
+    assert calls[: len(first_record)] == first_record

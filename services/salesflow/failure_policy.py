@@ -19,6 +19,13 @@ aside, when an offset is committed, and how a stop request ends a retry loop.
   rest is written, and each bad record is kept in ``rejected_records`` with its reason. Any other
   error (a schema not migrated, a bug) stops the projection. Offsets are committed only once every
   record of the batch is written or rejected.
+- **Outbox relay** (``outbox.relay``): database errors are classified by ``classify_db_error`` too.
+  An unavailable database is retried with ``db_retry_policy`` until it comes back or a stop is
+  requested; anything else (a table not migrated, a privilege revoked) ends the relay with one line
+  naming the cause. Kafka errors are classified by ``classify_kafka_error``: a batch the broker did
+  not acknowledge keeps its rows, which a fresh producer sends again after the same backoff; a topic
+  that does not exist holds back that topic's rows only (they stay in the table, checked again now
+  and then, named in the log and counted); an authorization or authentication error ends the relay.
 - **Stop requests**: every retry loop waits through ``sleep_unless_stopped``, so SIGTERM ends it.
 """
 
@@ -53,7 +60,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Full jitter: a random wait up to the capped exponential backoff for this attempt."""
-        return random.uniform(0, min(self.backoff_max_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
+        exponent = min(max(attempt, 1) - 1, 60)  # a long outage: no float overflow past the cap
+        return random.uniform(0, min(self.backoff_max_seconds, self.backoff_seconds * 2**exponent))
 
     def gives_up_after(self, attempt: int) -> bool:
         return attempt >= self.max_attempts
@@ -119,10 +127,30 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def db_retry_policy(settings: Settings) -> RetryPolicy:
-    """The projection's wait between attempts while the database is away: the settings' backoff
-    (``SALESFLOW_HANDLER_BACKOFF_*``), with no limit on attempts (a stop request ends it)."""
+    """The wait between attempts while the database is away (the projection's and the outbox
+    relay's): ``SALESFLOW_DB_RETRY_BACKOFF_SECONDS``, capped at ``..._MAX_SECONDS``, with no limit on
+    attempts (a stop request ends it)."""
     return RetryPolicy(
         max_attempts=2**31,
-        backoff_seconds=max(settings.handler_backoff_seconds, 0.05),
-        backoff_max_seconds=max(settings.handler_backoff_max_seconds, settings.handler_backoff_seconds),
+        backoff_seconds=max(settings.db_retry_backoff_seconds, 0.05),
+        backoff_max_seconds=max(settings.db_retry_backoff_max_seconds, settings.db_retry_backoff_seconds),
     )
+
+
+KafkaErrorKind = Literal["transient", "unknown_topic", "fatal"]
+
+# librdkafka error codes (``confluent_kafka.KafkaError``; as ints, so that this module loads no
+# Kafka client). A topic the cluster does not have: the local and the broker's code.
+UNKNOWN_TOPIC_CODES = frozenset({-188, 3})  # _UNKNOWN_TOPIC, UNKNOWN_TOPIC_OR_PART
+# Refused for good until an operator acts: topic or cluster authorization, authentication (SASL or
+# the local SSL/SASL handshake), and a record larger than the broker accepts.
+FATAL_KAFKA_CODES = frozenset({29, 31, 58, -169, 10})
+
+
+def classify_kafka_error(code: int) -> KafkaErrorKind:
+    """``unknown_topic`` (the topic does not exist: hold its records back), ``fatal`` (no retry can
+    succeed: stop with the reason) or ``transient`` (a timeout, a broker away, a producer that
+    failed for good on a gap: send the records again from a fresh producer)."""
+    if code in UNKNOWN_TOPIC_CODES:
+        return "unknown_topic"
+    return "fatal" if code in FATAL_KAFKA_CODES else "transient"

@@ -60,6 +60,10 @@ class Settings(FileSecretsSettings):
     handler_max_attempts: int = Field(default=3, ge=1)
     handler_backoff_seconds: float = Field(default=0.1, ge=0)
     handler_backoff_max_seconds: float = Field(default=2.0, ge=0)
+    # While a database is away (the projection, the outbox relay): the first wait between attempts,
+    # doubled each time up to the cap, with full jitter (failure_policy.db_retry_policy).
+    db_retry_backoff_seconds: float = Field(default=0.1, ge=0)
+    db_retry_backoff_max_seconds: float = Field(default=2.0, ge=0)
     # Handlers with dependencies (README "Writing a handler"): the database a `db: AsyncSession`
     # parameter gets (a secret: the URL may hold a password; unset: the SalesFlow database), and
     # which installed plugins (entry points `salesflow.handlers`) load: all, none, or a comma list.

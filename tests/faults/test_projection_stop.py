@@ -30,7 +30,7 @@ async def test_sigterm_stops_the_projection_while_postgres_is_away(
     supervisor: Supervisor,
 ) -> None:
     # A long backoff: without a stop-aware wait, SIGTERM would sit out each 20 s sleep.
-    settings = await fault_settings(handler_backoff_seconds=5.0, handler_backoff_max_seconds=20.0)
+    settings = await fault_settings(db_retry_backoff_seconds=5.0, db_retry_backoff_max_seconds=20.0)
     engine = fault_engine_for(settings)
     before = Workload(settings, count=500, rate=1_000.0)
     during = Workload(settings, count=2_500, rate=1_000.0)

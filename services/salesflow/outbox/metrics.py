@@ -6,7 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class OutboxMetrics:
-    """Backlog (rows, age of the oldest), records published, relay errors, and who leads."""
+    """Backlog (rows, age of the oldest), records published, rows held for a missing topic, relay
+    errors, and who leads."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -18,7 +19,16 @@ class OutboxMetrics:
         self.published = Counter(
             "salesflow_outbox_published", "Outbox records acknowledged by the broker", ["topic"], registry=r
         )
+        self.held_rows = Gauge(
+            "salesflow_outbox_held_rows",
+            "Outbox rows held back because their topic does not exist on the cluster",
+            ["topic"],
+            registry=r,
+        )
         self.errors = Counter(
-            "salesflow_outbox_relay_errors", "Relay failures, by stage (kafka, database)", ["stage"], registry=r
+            "salesflow_outbox_relay_errors",
+            "Relay failures, by stage (kafka, database, unknown_topic)",
+            ["stage"],
+            registry=r,
         )
         self.leader = Gauge("salesflow_outbox_relay_leader", "1 while this relay holds the leader lock", registry=r)

@@ -8,6 +8,19 @@ LISTENs on that same connection, so a commit wakes it within milliseconds; it al
 
 At least once: a crash between the broker's ack and the delete publishes those rows again; the
 events keep their ids, and everything downstream is idempotent by event id.
+
+Errors go through ``failure_policy``. An unavailable database is retried with ``db_retry_policy``
+until it is back; any other database error (the table not migrated, a privilege revoked) ends the
+relay with one line naming it (``RelayFailed``). A batch Kafka did not acknowledge keeps its rows
+and a fresh producer sends them again after the same backoff; an authorization error ends the relay.
+
+A topic the cluster does not have holds back its own rows only. They stay in the table, named in
+the log and counted (``salesflow_outbox_held_rows{topic}``), and are tried again every
+``unknown_topic_recheck_seconds``, so they go out without a restart once the topic is created;
+every other topic's rows go on. Ending the relay instead would stop every event of the service for
+one topic's mistake (a new event type deployed before its topic), and a restart would stop it
+again. Per-key order is unharmed: Kafka orders records per topic partition, and no record of the
+held topic is sent out of its order.
 """
 
 from __future__ import annotations
@@ -19,12 +32,13 @@ from typing import Any
 
 import asyncpg
 import orjson
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
 from salesflow.db.engine import asyncpg_connect_args
-from salesflow.failure_policy import RetryPolicy, sleep_unless_stopped
+from salesflow.errors import SalesflowError
+from salesflow.failure_policy import classify_db_error, classify_kafka_error, db_retry_policy, sleep_unless_stopped
 from salesflow.outbox.metrics import OutboxMetrics
-from salesflow.outbox.publisher import publish_batch, relay_producer_options
+from salesflow.outbox.publisher import BatchResult, Publisher, Row, relay_producer_options
 from salesflow.outbox.schema import CHANNEL, TABLE
 from salesflow.outbox.settings import OutboxSettings
 from salesflow.settings import Settings
@@ -32,11 +46,19 @@ from salesflow.settings import Settings
 log = logging.getLogger(__name__)
 
 LEADER_LOCK = 0x5A1E5F10_0B0C5  # one bigint advisory lock per database: the relay leader
-BACKOFF = RetryPolicy(max_attempts=1, backoff_seconds=0.5, backoff_max_seconds=5.0)
+DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
-_SELECT = f"SELECT id, topic, key, value, headers FROM {TABLE} ORDER BY id LIMIT $1"
+# Headers as JSON text: the publisher decodes each distinct value once, not once per row.
+_SELECT = (
+    f"SELECT id, topic, key, value, headers::text FROM {TABLE} WHERE topic <> ALL($2::text[]) ORDER BY id LIMIT $1"
+)
 _DELETE = f"DELETE FROM {TABLE} WHERE id = ANY($1::bigint[])"
 _BACKLOG = f"SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM {TABLE}"
+_HELD = f"SELECT count(*) FROM {TABLE} WHERE topic = $1"
+
+
+class RelayFailed(SalesflowError):
+    """An error no retry can mend: the relay stops, and the message says why and what to do."""
 
 
 async def connect(database_url: str) -> asyncpg.Connection:
@@ -69,26 +91,48 @@ class Relay:
         self.metrics = metrics
         self.stopping = stopping
         self.database_url = config.url(settings.database_url)
+        self.retry = db_retry_policy(settings)
         self._wake = asyncio.Event()
         self._backlog_at = 0.0
+        self._connected = False
+        self._known: set[str] = set()  # topics the cluster has (checked since the last failure)
+        self._held: dict[str, float] = {}  # topics it does not have -> when to check again
 
     async def run(self) -> None:
-        """Stand by or lead until stopped; database errors are logged, counted and retried."""
+        """Stand by or lead until stopped. An unavailable database is retried; any other database
+        error raises ``RelayFailed``."""
         attempt = 0
         while not self.stopping.is_set():
+            self._connected = False
             try:
                 await self._stand_by_or_lead()
-                attempt = 0
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                attempt += 1
+            except DATABASE_ERRORS as exc:
+                if classify_db_error(exc) != "transient":
+                    raise RelayFailed(self._database_failure(exc)) from exc
+                attempt = 1 if self._connected else attempt + 1
                 self.metrics.errors.labels(stage="database").inc()
-                log.warning("outbox relay: database error, retrying: %s: %s", type(exc).__name__, exc)
-                await sleep_unless_stopped(BACKOFF.delay(min(attempt, 5)), self.stopping)
+                delay = self.retry.delay(attempt)
+                log.warning(
+                    "outbox relay: database unavailable (attempt %d), retrying in %.1fs: %s", attempt, delay, exc
+                )
+                await sleep_unless_stopped(delay, self.stopping)
             finally:
                 self.metrics.leader.set(0)
 
+    def _database_failure(self, exc: BaseException) -> str:
+        database = asyncpg_connect_args(self.database_url)[0].database
+        what = f"{type(exc).__name__} (SQLSTATE {getattr(exc, 'sqlstate', None) or '-'}): {exc}"
+        if isinstance(exc, asyncpg.UndefinedTableError):
+            hint = f"run `salesflow outbox migrate` against database {database}"
+        elif isinstance(exc, asyncpg.InsufficientPrivilegeError):
+            hint = f"grant the relay's role SELECT and DELETE on {TABLE} in database {database}"
+        else:
+            hint = f"database {database}; not an outage, so not retried"
+        return f"outbox relay stopped: {what}; {hint}"
+
     async def _stand_by_or_lead(self) -> None:
         lock = await connect(self.database_url)
+        self._connected = True
         try:
             while not self.stopping.is_set():
                 if await lock.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
@@ -104,52 +148,101 @@ class Relay:
         self.metrics.leader.set(1)
         await lock.add_listener(CHANNEL, lambda *_: self._wake.set())
         work = await connect(self.database_url)
-        producer = self._producer()
+        publisher = self._publisher()
         checked = time.monotonic()
+        failures = 0
         try:
             while not self.stopping.is_set():
                 if time.monotonic() - checked > self.config.leader_check_seconds:
                     await lock.execute("SELECT 1")  # still connected, so still holding the lock
                     checked = time.monotonic()
                 self._wake.clear()
-                published = await self._relay_batch(work, producer)
+                self._release_held()
+                published = await self._relay_batch(work, publisher)
                 if published is None:  # the producer failed: a fresh one sends the rest again
-                    producer = self._replace(producer)
-                    await sleep_unless_stopped(BACKOFF.delay(2), self.stopping)
-                elif published == 0:
-                    await self._update_backlog(work)
+                    failures += 1
+                    publisher = await self._replace(publisher)
+                    await sleep_unless_stopped(self.retry.delay(failures), self.stopping)
+                    continue
+                failures = 0
+                await self._update_backlog(work)
+                if published == 0:
                     await self._sleep_until_woken()
-                else:
-                    await self._update_backlog(work)
         finally:
-            await asyncio.to_thread(producer.flush, 5)
+            await asyncio.to_thread(publisher.close, 5)
             await work.close(timeout=5)
             log.info("outbox relay: stepped down")
 
-    async def _relay_batch(self, work: asyncpg.Connection, producer: Producer) -> int | None:
-        """Publish one batch; the number of rows published and deleted, or None after a Kafka failure."""
-        rows = await work.fetch(_SELECT, self.config.batch_size)
+    async def _relay_batch(self, work: asyncpg.Connection, publisher: Publisher) -> int | None:
+        """Publish one batch; the number of rows read, or None after a Kafka failure."""
+        rows: list[Row] = list(await work.fetch(_SELECT, self.config.batch_size, list(self._held)))
         if not rows:
             return 0
         try:
-            result = await asyncio.to_thread(publish_batch, producer, rows, self.config.message_timeout_seconds)
+            sendable = await self._of_known_topics(work, publisher, rows)
+            result = await asyncio.to_thread(publisher.publish, sendable, self.config.message_timeout_seconds)
         except KafkaException as exc:
             self.metrics.errors.labels(stage="kafka").inc()
-            log.warning("outbox relay: the producer failed: %s", exc)
+            log.warning("outbox relay: %d records not acknowledged (%s); sending them again", len(rows), exc)
             return None
         if result.acknowledged:
             await work.execute(_DELETE, result.acknowledged)
-            _count_published(self.metrics, rows, set(result.acknowledged))
-        if result.error is not None:
+            _count_published(self.metrics, sendable, None if result.error is None else set(result.acknowledged))
+        if result.error is None:
+            return len(rows)
+        await self._failed(work, result, len(sendable))
+        return None
+
+    async def _of_known_topics(self, work: asyncpg.Connection, publisher: Publisher, rows: list[Row]) -> list[Row]:
+        """``rows`` but those of topics the cluster does not have (which are held from now on)."""
+        for topic in {row[1] for row in rows} - self._known:
+            timeout = self.config.message_timeout_seconds
+            code = await asyncio.to_thread(publisher.topic_error, topic, timeout)
+            kind = classify_kafka_error(code) if code else None
+            if kind == "unknown_topic":
+                await self._hold(work, topic)
+            elif kind == "fatal":
+                raise RelayFailed(f"outbox relay stopped: Kafka refused topic {topic}: error {code}; not retried")
+            else:  # there, or a passing state (a leader being elected) that producing waits out
+                self._known.add(topic)
+                self.metrics.held_rows.labels(topic=topic).set(0)
+        return [row for row in rows if row[1] not in self._held] if self._held else rows
+
+    async def _failed(self, work: asyncpg.Connection, result: BatchResult, sent: int) -> None:
+        """After a batch with failed records: hold unknown topics, stop on a fatal error, else log."""
+        for topic in result.unknown_topics:
+            await self._hold(work, topic)
+        self._known.clear()  # a topic deleted since: checked again before the next send
+        kind = classify_kafka_error(result.code)
+        if kind == "fatal":
+            raise RelayFailed(f"outbox relay stopped: Kafka refused the records: {result.error}; not retried")
+        if kind == "transient":
             self.metrics.errors.labels(stage="kafka").inc()
             log.warning(
                 "outbox relay: %d of %d records not acknowledged (%s); sending them again",
-                len(rows) - len(result.acknowledged),
-                len(rows),
+                sent - len(result.acknowledged),
+                sent,
                 result.error,
             )
-            return None
-        return len(rows)
+
+    async def _hold(self, work: asyncpg.Connection, topic: str) -> None:
+        self._known.discard(topic)
+        self._held[topic] = time.monotonic() + self.config.unknown_topic_recheck_seconds
+        rows = int(await work.fetchval(_HELD, topic))
+        self.metrics.held_rows.labels(topic=topic).set(rows)
+        self.metrics.errors.labels(stage="unknown_topic").inc()
+        log.error(
+            "outbox relay: topic %s does not exist on the cluster; its %d rows stay in the outbox (checked "
+            "again in %g s), the other topics' rows go on. Create it (salesflow topics create), or see "
+            "SALESFLOW_TOPIC_PREFIX",
+            topic,
+            rows,
+            self.config.unknown_topic_recheck_seconds,
+        )
+
+    def _release_held(self) -> None:
+        now = time.monotonic()
+        self._held = {topic: until for topic, until in self._held.items() if until > now}
 
     async def _sleep_until_woken(self) -> None:
         """Until a NOTIFY, the poll interval, or a stop request, whichever comes first."""
@@ -169,14 +262,13 @@ class Relay:
         self.metrics.backlog_rows.set(rows)
         self.metrics.oldest_age.set(age)
 
-    def _producer(self) -> Producer:
-        return Producer(relay_producer_options(self.settings, self.config.message_timeout_seconds))
+    def _publisher(self) -> Publisher:
+        return Publisher(relay_producer_options(self.settings, self.config.message_timeout_seconds))
 
-    def _replace(self, producer: Producer) -> Producer:
+    async def _replace(self, publisher: Publisher) -> Publisher:
         # Records still queued in the old producer are abandoned: their rows stay and are sent again.
-        producer.purge()
-        producer.flush(0)
-        return self._producer()
+        await asyncio.to_thread(publisher.close, 0)
+        return self._publisher()
 
 
 async def _backlog(conn: asyncpg.Connection) -> tuple[int, float]:
@@ -189,10 +281,11 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _count_published(metrics: OutboxMetrics, rows: Any, acknowledged: set[int]) -> None:
+def _count_published(metrics: OutboxMetrics, rows: list[Row], acknowledged: set[int] | None) -> None:
+    """Records acknowledged per topic; ``acknowledged`` None: every row was."""
     per_topic: dict[str, int] = {}
     for row in rows:
-        if row["id"] in acknowledged:
-            per_topic[row["topic"]] = per_topic.get(row["topic"], 0) + 1
+        if acknowledged is None or row[0] in acknowledged:
+            per_topic[row[1]] = per_topic.get(row[1], 0) + 1
     for topic, count in per_topic.items():
         metrics.published.labels(topic=topic).inc(count)

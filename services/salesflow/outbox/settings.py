@@ -20,7 +20,10 @@ class OutboxSettings(BaseSettings):
     leader_check_seconds: float = Field(default=1.0, gt=0)
     # How long librdkafka keeps retrying one record before the relay gives up on the batch and retries.
     message_timeout_seconds: float = Field(default=30.0, gt=0)
-    metrics_port: int = 9103
+    # Rows of a topic the cluster does not have are held back; how often the topic is looked up again.
+    unknown_topic_recheck_seconds: float = Field(default=60.0, gt=0)
+    # One port per relay on a host (a second relay on the same port stops with a clear line); 0: any free one.
+    metrics_port: int = Field(default=9103, ge=0, le=65535)
 
     def url(self, fallback: str) -> str:
         """The outbox database URL, or ``fallback`` (the pipeline's ``SALESFLOW_DATABASE_URL``)."""

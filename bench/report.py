@@ -95,6 +95,7 @@ def markdown(report: dict[str, Any]) -> str:
         *_engine_rows(report),
         *_peer_rows(report),
         *_floor_rows(report),
+        *_relay_rows(report),
         f"| projection, rows/s | {_f(report['projection_rows_per_s'])} | "
         f"{_f(report['raw_copy_rows_per_s'])} (asyncpg COPY) | {_f(report['projection_vs_copy_ratio'], 3)} |",
         "",
@@ -147,6 +148,20 @@ def _peer_rows(report: dict[str, Any]) -> list[str]:
     return [
         f"| Quix Streams peer, the worker's work (bench/quix_peer.py), events/s (1 process) | {_f(peer)} | - | "
         f"{report.get('default_engine', 'batch')} engine {_f(report['processor_vs_quix_ratio'], 2)} x the peer |"
+    ]
+
+
+def _relay_rows(report: dict[str, Any]) -> list[str]:
+    """The outbox relay (absent from older runs)."""
+    relay = report.get("relay_events_per_s")
+    if not relay:
+        return []
+    return [
+        f"| outbox relay (committed rows to broker acks), events/s | {_f(relay)} | "
+        f"{_f(report['relay_bare_produce_events_per_s'])} (bare librdkafka produce) | "
+        f"{_f(report['relay_vs_bare_produce_ratio'], 2)} |",
+        f"| outbox commit to Kafka at 1,000 events/s, p50 / p99 ms | {report['relay_commit_to_kafka_p50_ms']} / "
+        f"{report['relay_commit_to_kafka_p99_ms']['1000']} | - | - |",
     ]
 
 

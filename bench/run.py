@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import kafka_io, latency, quix_peer, report, throughput
+from bench import kafka_io, latency, outbox, quix_peer, report, throughput
 from bench.stack import BenchStack, environment
 from salesflow.gc_policy import tune_for_batches
 from salesflow.settings import Settings
@@ -136,6 +136,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             log(f"e2e at {r.rate}/s: p50 {r.p50_ms:.1f} p95 {r.p95_ms:.1f} p99 {r.p99_ms:.1f} max {r.max_ms:.1f} ms")
     finally:
         await stack.drop_database()
+    relay = await outbox_relay(args)
 
     processor_eps = median([p.events_per_s for p in processor])
     projection_rps = median([p.rows_per_s for p in projection])
@@ -171,6 +172,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "upsert_vs_copy_ratio": round(median(raw_upsert) / median(raw_copy), 4),
         "projection_vs_upsert_ratio": round(projection_rps / median(raw_upsert), 4),
         "projection_rows": {"events": events, "facts": facts},
+        **relay,
         "e2e_p99_ms": {str(r.rate): round(r.p99_ms, 1) for r in e2e},
         "e2e": [asdict(r) for r in e2e],
         # steady at 5,000 events/s (the issue's budget), or at the highest rate below it in a short run
@@ -193,6 +195,25 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
     result["targets"] = report.target_checks(result)
     return result
+
+
+async def outbox_relay(args: argparse.Namespace) -> dict[str, Any]:
+    """The outbox relay (``bench.outbox``, a database and topics of its own): its throughput beside a
+    bare librdkafka produce of the same rows (medians of the rounds), and commit-to-Kafka latency at
+    1,000 events/s with writers that reach that rate."""
+    argv = ["--events", str(min(args.events, 100_000)), "--rounds", str(args.repeats)]
+    measured = await outbox.main(outbox.parse([*argv, "--rate", "1000", "--duration", str(args.duration)]))
+    relay_eps, bare = measured[f"{outbox.AFTER}_relay_events_per_s"], measured["raw_produce_events_per_s"]
+    [latency_at] = measured["latency"][outbox.AFTER]
+    log(f"outbox relay: {relay_eps:,.0f} events/s (bare produce {bare:,.0f}); commit to Kafka at 1,000/s: {latency_at}")
+    return {
+        "relay_events_per_s": round(relay_eps),
+        "relay_bare_produce_events_per_s": round(bare),
+        "relay_vs_bare_produce_ratio": round(relay_eps / bare, 3),
+        "relay_commit_to_kafka_p50_ms": latency_at["p50_ms"],
+        "relay_commit_to_kafka_p99_ms": {"1000": latency_at["p99_ms"]},
+        "relay_commit_to_kafka_rate_achieved": latency_at["rate_achieved"],
+    }
 
 
 def steady_rss(e2e: list[latency.RateResult], rate: int) -> float:

@@ -85,30 +85,14 @@ def dispatch_now(
     come from a bound registry (``handlers.injection.bind``); a handler that did not run because its
     effects were already applied reports ``ok`` with 0 attempts. ``tally``: the batch's, which then
     takes the handlers' durations and applies them once per batch; without one they are observed now."""
+    run = _EventRun(event, policy, metrics, sleep, replay, tally)
     result = DispatchResult()
     handlers = registry.handlers_for(event.type)
     for index, handler in enumerate(handlers):
-        started = time.perf_counter()
-        try:
-            done = _step(handler, event, replay)
-        except TRANSIENT_ERRORS as exc:
-            _count_error(metrics, handler, "transient")
-            if policy.gives_up_after(1):
-                result.add([], _failed(handler, 1, exc))
-                _observe_duration(metrics, tally, handler, started)
-                continue
-            later = _retrying(handler, event, policy, metrics, sleep, replay, tally, started, attempt=1)
-            return _finish(result, later, handlers[index + 1 :], event, policy, metrics, sleep, replay, tally)
-        except Exception as exc:
-            _count_error(metrics, handler, "permanent")
-            result.add([], _failed(handler, 1, exc))
-            _observe_duration(metrics, tally, handler, started)
-            continue
-        if isinstance(done, _Waiting):
-            later = _resumed(done, handler, event, policy, metrics, sleep, replay, tally, started)
-            return _finish(result, later, handlers[index + 1 :], event, policy, metrics, sleep, replay, tally)
-        result.add(*_checked(done, handler, metrics))
-        _observe_duration(metrics, tally, handler, started)
+        ran = run.handler(handler)
+        if not isinstance(ran, tuple):
+            return run.finish(result, ran, handlers[index + 1 :])
+        result.add(*ran)
     return result
 
 
@@ -128,6 +112,7 @@ async def dispatch(
 
 
 Step = tuple[list[Output], bool]  # a handler's outputs, and whether it ran (False: already applied)
+Ran = tuple[list[Output], HandlerReport]  # a handler's outputs and report, once it is done with
 
 
 @dataclass
@@ -138,17 +123,130 @@ class _Waiting:
     yielded: Any
 
 
-def _step(handler: RegisteredHandler, event: CloudEvent[Any], replay: bool) -> Step | _Waiting:
-    """One attempt of ``handler``, stepped without an event loop: its outputs, or the waiting coroutine."""
-    coroutine = handler.fn(event) if handler.invoke is None else handler.invoke(event, replay)
-    try:
-        yielded = coroutine.send(None)
-    except StopIteration as stop:
-        if handler.invoke is None:
-            return list(stop.value or ()), True
-        outputs, ran = stop.value
-        return outputs, ran
-    return _Waiting(coroutine, yielded)
+@dataclass(frozen=True)
+class _EventRun:
+    """One event's handlers, run under the failure policy (the rule is ``failure_policy``'s; this
+    applies it): retries with backoff for a transient error, none for any other."""
+
+    event: CloudEvent[Any]
+    policy: RetryPolicy
+    metrics: PipelineMetrics
+    sleep: Sleep
+    replay: bool
+    tally: BatchTally | None
+
+    def handler(self, handler: RegisteredHandler) -> Ran | Awaitable[Ran]:
+        """One handler: its outputs and report now, or an awaitable of them when it waits on I/O or
+        has to back off from a transient error before trying again."""
+        started = time.perf_counter()
+        try:
+            done = self._step(handler)
+        except TRANSIENT_ERRORS as exc:
+            self._count(handler, "transient")
+            if not self.policy.gives_up_after(1):
+                return self._retrying(handler, started, attempt=1)
+            return self._done(handler, started, ([], _failed(handler, 1, exc)))
+        except Exception as exc:
+            self._count(handler, "permanent")
+            return self._done(handler, started, ([], _failed(handler, 1, exc)))
+        if isinstance(done, _Waiting):
+            return self._resumed(done, handler, started)
+        return self._done(handler, started, self._checked(done, handler))
+
+    async def finish(
+        self, result: DispatchResult, later: Awaitable[Ran], rest: Sequence[RegisteredHandler]
+    ) -> DispatchResult:
+        """The handler that waited, then the ones after it, in order, under the event loop."""
+        result.add(*await later)
+        for handler in rest:
+            ran = self.handler(handler)
+            result.add(*(ran if isinstance(ran, tuple) else await ran))
+        return result
+
+    def _step(self, handler: RegisteredHandler) -> Step | _Waiting:
+        """One attempt, stepped without an event loop: its outputs, or the coroutine that waits."""
+        coroutine = self._call(handler)
+        try:
+            yielded = coroutine.send(None)
+        except StopIteration as stop:
+            return _as_step(handler, stop.value)
+        return _Waiting(coroutine, yielded)
+
+    async def _resumed(self, waiting: _Waiting, handler: RegisteredHandler, started: float) -> Ran:
+        """The first attempt, gone on under the event loop; retried from there as ``_retrying`` does."""
+        try:
+            step = _as_step(handler, await _resume(waiting))
+        except TRANSIENT_ERRORS as exc:
+            self._count(handler, "transient")
+            if not self.policy.gives_up_after(1):
+                return await self._retrying(handler, started, attempt=1)
+            return self._done(handler, started, ([], _failed(handler, 1, exc)))
+        except Exception as exc:
+            self._count(handler, "permanent")
+            return self._done(handler, started, ([], _failed(handler, 1, exc)))
+        return self._done(handler, started, self._checked(step, handler))
+
+    async def _retrying(self, handler: RegisteredHandler, started: float, *, attempt: int) -> Ran:
+        """After ``attempt`` failed with a transient error: back off and try again, until it succeeds,
+        fails for good, or the policy gives up."""
+        while True:
+            await self.sleep(self.policy.delay(attempt))
+            attempt += 1
+            try:
+                coroutine = (
+                    handler.fn(self.event) if handler.invoke is None else handler.invoke(self.event, self.replay)
+                )
+                step = _as_step(handler, await coroutine)
+                if not step[1]:
+                    return self._done(handler, started, ([], ok_report(handler.name, 0)))
+                _check_observations(step[0], self.metrics)
+            except TRANSIENT_ERRORS as exc:
+                self._count(handler, "transient")
+                if self.policy.gives_up_after(attempt):
+                    return self._done(handler, started, ([], _failed(handler, attempt, exc)))
+            except Exception as exc:
+                self._count(handler, "permanent")
+                return self._done(handler, started, ([], _failed(handler, attempt, exc)))
+            else:
+                return self._done(handler, started, (step[0], ok_report(handler.name, attempt)))
+
+    def _checked(self, step: Step, handler: RegisteredHandler) -> Ran:
+        """A first attempt's outputs and report (an observation the metrics cannot take: a failure)."""
+        outputs, ran = step
+        if not ran:  # already applied (or skipped on replay): attempts 0 says it did not run
+            return [], ok_report(handler.name, 0)
+        try:
+            _check_observations(outputs, self.metrics)
+        except ValueError as exc:
+            self._count(handler, "permanent")
+            return [], _failed(handler, 1, exc)
+        return outputs, ok_report(handler.name, 1)
+
+    def _call(self, handler: RegisteredHandler) -> Coroutine[Any, Any, Any]:
+        """A new attempt's coroutine: a pure handler called as it is, a bound one through its invoker."""
+        called = handler.fn(self.event) if handler.invoke is None else handler.invoke(self.event, self.replay)
+        return cast(Coroutine[Any, Any, Any], called)
+
+    def _count(self, handler: RegisteredHandler, kind: str) -> None:
+        self.metrics.child(self.metrics.handler_errors, handler.name, kind).inc()
+
+    def _done(self, handler: RegisteredHandler, started: float, ran: Ran) -> Ran:
+        """``ran``, with the handler's duration observed (to the batch's tally when there is one)."""
+        elapsed = time.perf_counter() - started
+        if self.tally is None:
+            self.metrics.child(self.metrics.handler_duration, handler.name).observe(elapsed)
+        else:
+            self.tally.observe("handler_duration", elapsed, handler.name)
+        return ran
+
+
+def _as_step(handler: RegisteredHandler, value: Any) -> Step:
+    """What a finished attempt returned: a pure handler its outputs (or None); a bound one, through its
+    invoker, (outputs, whether it ran)."""
+    if handler.invoke is None:
+        return list(value or ()), True
+    outputs, ran = value
+    return outputs, ran
 
 
 async def _resume(waiting: _Waiting) -> Any:
@@ -170,139 +268,6 @@ async def _resume(waiting: _Waiting) -> Any:
             yielded = coroutine.send(None)
         except StopIteration as stop:
             return stop.value
-
-
-def _checked(step: Step, handler: RegisteredHandler, metrics: PipelineMetrics) -> tuple[list[Output], HandlerReport]:
-    """A finished attempt's outputs and report (an observation the metrics cannot take: a failure)."""
-    outputs, ran = step
-    if not ran:  # already applied (or skipped on replay): attempts 0 says it did not run
-        return [], ok_report(handler.name, 0)
-    try:
-        _check_observations(outputs, metrics)
-    except ValueError as exc:
-        _count_error(metrics, handler, "permanent")
-        return [], _failed(handler, 1, exc)
-    return outputs, ok_report(handler.name, 1)
-
-
-async def _resumed(
-    waiting: _Waiting,
-    handler: RegisteredHandler,
-    event: CloudEvent[Any],
-    policy: RetryPolicy,
-    metrics: PipelineMetrics,
-    sleep: Sleep,
-    replay: bool,
-    tally: BatchTally | None,
-    started: float,
-) -> tuple[list[Output], HandlerReport]:
-    """The first attempt, gone on under the event loop; retried from there as ``_retrying`` does."""
-    try:
-        value = await _resume(waiting)
-        step: Step = (list(value or ()), True) if handler.invoke is None else value
-    except TRANSIENT_ERRORS as exc:
-        _count_error(metrics, handler, "transient")
-        if policy.gives_up_after(1):
-            _observe_duration(metrics, tally, handler, started)
-            return [], _failed(handler, 1, exc)
-        return await _retrying(handler, event, policy, metrics, sleep, replay, tally, started, attempt=1)
-    except Exception as exc:
-        _count_error(metrics, handler, "permanent")
-        _observe_duration(metrics, tally, handler, started)
-        return [], _failed(handler, 1, exc)
-    _observe_duration(metrics, tally, handler, started)
-    return _checked(step, handler, metrics)
-
-
-async def _retrying(
-    handler: RegisteredHandler,
-    event: CloudEvent[Any],
-    policy: RetryPolicy,
-    metrics: PipelineMetrics,
-    sleep: Sleep,
-    replay: bool,
-    tally: BatchTally | None,
-    started: float,
-    *,
-    attempt: int,
-) -> tuple[list[Output], HandlerReport]:
-    """After ``attempt`` failed with a transient error: back off, and try again until it succeeds, fails
-    for good, or the policy gives up (the failure policy's rule, written once)."""
-    try:
-        while True:
-            await sleep(policy.delay(attempt))
-            attempt += 1
-            try:
-                if handler.invoke is None:
-                    outputs = list(await handler.fn(event) or ())
-                else:
-                    outputs, ran = await handler.invoke(event, replay)
-                    if not ran:
-                        return [], ok_report(handler.name, 0)
-                _check_observations(outputs, metrics)
-            except TRANSIENT_ERRORS as exc:
-                _count_error(metrics, handler, "transient")
-                if policy.gives_up_after(attempt):
-                    return [], _failed(handler, attempt, exc)
-            except Exception as exc:
-                _count_error(metrics, handler, "permanent")
-                return [], _failed(handler, attempt, exc)
-            else:
-                return outputs, ok_report(handler.name, attempt)
-    finally:
-        _observe_duration(metrics, tally, handler, started)
-
-
-async def _finish(
-    result: DispatchResult,
-    later: Awaitable[tuple[list[Output], HandlerReport]],
-    rest: Sequence[RegisteredHandler],
-    event: CloudEvent[Any],
-    policy: RetryPolicy,
-    metrics: PipelineMetrics,
-    sleep: Sleep,
-    replay: bool,
-    tally: BatchTally | None,
-) -> DispatchResult:
-    """The handler that waited, then the ones after it, in order, under the event loop."""
-    result.add(*await later)
-    for handler in rest:
-        started = time.perf_counter()
-        try:
-            done = _step(handler, event, replay)
-        except TRANSIENT_ERRORS as exc:
-            _count_error(metrics, handler, "transient")
-            if policy.gives_up_after(1):
-                _observe_duration(metrics, tally, handler, started)
-                result.add([], _failed(handler, 1, exc))
-            else:
-                result.add(*await _retrying(handler, event, policy, metrics, sleep, replay, tally, started, attempt=1))
-            continue
-        except Exception as exc:
-            _count_error(metrics, handler, "permanent")
-            _observe_duration(metrics, tally, handler, started)
-            result.add([], _failed(handler, 1, exc))
-            continue
-        if isinstance(done, _Waiting):
-            result.add(*await _resumed(done, handler, event, policy, metrics, sleep, replay, tally, started))
-        else:
-            _observe_duration(metrics, tally, handler, started)
-            result.add(*_checked(done, handler, metrics))
-    return result
-
-
-def _count_error(metrics: PipelineMetrics, handler: RegisteredHandler, kind: str) -> None:
-    metrics.child(metrics.handler_errors, handler.name, kind).inc()
-
-
-def _observe_duration(
-    metrics: PipelineMetrics, tally: BatchTally | None, handler: RegisteredHandler, started: float
-) -> None:
-    elapsed = time.perf_counter() - started
-    if tally is None:
-        metrics.child(metrics.handler_duration, handler.name).observe(elapsed)
-    else:
-        tally.observe("handler_duration", elapsed, handler.name)
 
 
 def _check_observations(outputs: list[Output], metrics: PipelineMetrics) -> None:

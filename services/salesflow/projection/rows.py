@@ -10,10 +10,11 @@ that cannot be read (malformed JSON, a missing key, a bad date or id, an unknown
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Union, get_args
+from typing import Annotated, Any, Literal, Union, get_args
 from uuid import UUID
 
 import msgspec
@@ -22,14 +23,13 @@ import orjson
 from salesflow.domain import json_strict
 from salesflow.domain import records as r
 from salesflow.domain.content_mode import binary_attributes
-from salesflow.domain.events import EventType
+from salesflow.domain.events import PAYLOAD_MODELS, CloudEvent, EventType
 from salesflow.domain.outcome import EventStatus
 from salesflow.domain.outputs import FACT_KINDS, fact_columns
-from salesflow.domain.records import Headers, RecordIn, text_header
+from salesflow.domain.records import RecordIn, text_header
 from salesflow.errors import InvalidEvent
 
 Row = dict[str, Any]
-EVENT_TYPES = frozenset(t.value for t in EventType)
 
 
 def _is_time(annotation: Any) -> bool:
@@ -102,50 +102,82 @@ Item = PendingRow | OutcomeRows | DeadLetterRow | Rejection
 def pending_row(record: RecordIn, max_bytes: int) -> PendingRow | None:
     """A source record means `pending`: only what the row needs is read, without validating the
     event again (the worker does, and dead-letters it). A record that fails this cheap read (not
-    JSON, no object, an unknown type, no id, tenant, lead or aware time) is simply not a pending row."""
+    JSON, no object, an unknown type, no id, tenant, lead or aware time, a repeated key) is simply not
+    a pending row."""
     value = record.value
     if not value or len(value) > max_bytes:
         return None
     try:
-        envelope, payload = _envelope(value, record.headers)
-        data = envelope["data"]
-        event_id = UUID(envelope["id"])
-        tenant, lead = envelope["tenantid"], data["lead_id"]
-        created_at = _timestamp(envelope["time"])
-    except (InvalidEvent, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
-        return None  # orjson.JSONDecodeError is a ValueError
-    if envelope.get("specversion") != "1.0" or envelope.get("type") not in EVENT_TYPES:
-        return None
-    if not (isinstance(tenant, str) and tenant and isinstance(lead, str)):
+        attributes = binary_attributes(record.headers)  # the content type decides the mode, as the decoder's
+        if attributes is None:
+            envelope = _read_strict(_decode_envelope, value, root="")
+            payload = value.decode("utf-8")  # the event as it was sent: the jsonb column parses it
+        else:
+            data = _read_strict(_decode_data, value, root="data")
+            envelope = msgspec.convert(attributes, _Attributes)  # text headers; binary_attributes refused repeats
+            payload = orjson.dumps({**attributes, "data": orjson.Fragment(value)}).decode()
+        created_at = _timestamp(envelope.time)
+    except (InvalidEvent, ValueError, TypeError, UnicodeDecodeError):  # msgspec's errors are ValueErrors
         return None
     row = {
-        "id": event_id,
-        "type": envelope["type"],
-        "tenant_id": tenant,
-        "lead_id": lead,
+        "id": envelope.id,
+        "type": envelope.type,
+        "tenant_id": envelope.tenantid,
+        "lead_id": (envelope.data if attributes is None else data).lead_id,
         "status": EventStatus.PENDING.value,
         "created_at": created_at,
-        "payload": payload,  # JSON text, as the jsonb column takes it: the event as it was sent
+        "payload": payload,  # JSON text, as the jsonb column takes it
         "source_topic": record.topic,
         "source_partition": record.partition,
         "source_offset": record.offset,
     }
-    return PendingRow(record=record, event_id=event_id, tenant_id=tenant, row=row)
+    return PendingRow(record=record, event_id=envelope.id, tenant_id=envelope.tenantid, row=row)
 
 
-def _envelope(value: bytes, headers: Headers) -> tuple[dict[str, Any], str]:
-    """The envelope's attributes and the payload text: the value itself in structured mode; in
-    binary mode (``ce_*`` headers) the attributes with the value as ``data``."""
-    # The decoder's own rules, so that a record the worker will dead-letter leaves no `pending` row:
-    # the content type decides the mode, and a repeated key is refused (orjson keeps the last one).
-    attributes = binary_attributes(headers)
-    if attributes is not None:
-        envelope = {**attributes, "data": json_strict.loads(value, root="data")}
-        return envelope, orjson.dumps(envelope).decode()
-    parsed = json_strict.loads(value, root="")
-    if not isinstance(parsed, dict):
-        raise TypeError("not a JSON object")
-    return parsed, value.decode("utf-8")
+# The pending row's reading: msgspec decodes the few fields it needs (C), ids included, in one pass over
+# the bytes. Every other member the contract names (the envelope's attributes, the known extensions,
+# the payloads' fields) is declared too, ``UNSET`` when absent, so that
+# the decoder's repeated-key rule (``json_strict``) can be kept without a second parse: the document
+# spells at most ``key_token_bound`` keys, and when the members read are as many, no key was repeated.
+# Anything else (a repeat, an undeclared or nested key) goes to the exact check.
+_Tenant = Annotated[str, msgspec.Meta(min_length=1)]
+_EventTypeName = Literal[tuple(t.value for t in EventType)]  # type: ignore[valid-type]  # read as plain text
+_READ_FIELDS: dict[str, Any] = {"specversion": Literal["1.0"], "id": UUID, "type": _EventTypeName, "tenantid": _Tenant}
+_EXTENSIONS = ("traceparent", "tracestate")
+
+
+def _declared(struct: type[msgspec.Struct]) -> list[str]:
+    return [f.encode_name for f in msgspec.structs.fields(struct) if f.encode_name]  # "" holds the extras
+
+
+def _counted_struct(name: str, read: dict[str, Any], members: Iterable[str]) -> Any:
+    others = [(m, Any, msgspec.UNSET) for m in dict.fromkeys(members) if m not in read]
+    return msgspec.defstruct(name, [*read.items(), *others], kw_only=True)
+
+
+_Data = _counted_struct("_PendingData", {"lead_id": str}, [m for p in PAYLOAD_MODELS.values() for m in _declared(p)])
+_Envelope = _counted_struct(
+    "_PendingEnvelope", {**_READ_FIELDS, "time": str, "data": _Data}, [*_declared(CloudEvent), *_EXTENSIONS]
+)
+_Attributes = msgspec.defstruct("_PendingAttributes", [*_READ_FIELDS.items(), ("time", str)], kw_only=True)
+_decode_envelope = msgspec.json.Decoder(_Envelope).decode
+_decode_data = msgspec.json.Decoder(_Data).decode
+_ENVELOPE_MEMBERS, _DATA_MEMBERS = len(msgspec.structs.fields(_Envelope)), len(msgspec.structs.fields(_Data))
+
+
+def _members_read(value: Any) -> int:
+    """How many members of the JSON object (and of its ``data``) the typed reading filled."""
+    if isinstance(value, _Data):
+        return _DATA_MEMBERS - _as_tuple(value).count(msgspec.UNSET)
+    return _ENVELOPE_MEMBERS - _as_tuple(value).count(msgspec.UNSET) + _members_read(value.data)
+
+
+def _read_strict(decode: Any, value: bytes, *, root: str) -> Any:
+    """``value`` read typed; raises ``InvalidEvent(duplicate_key)`` where the decoder would."""
+    read = decode(value)
+    if json_strict.key_token_bound(value) != _members_read(read):  # equal for nearly every record
+        json_strict.reject_duplicate_keys(value, root=root)
+    return read
 
 
 def outcome_rows(record: RecordIn) -> OutcomeRows | Rejection:

@@ -1,4 +1,5 @@
-"""The projection's consume loop: poll a batch, write it, then commit the offsets.
+"""The projection's consume loop: poll a batch, write it, then commit the offsets; the next poll is
+read and parsed while a batch is written (``WriteAhead``).
 
 The failure policy (``failure_policy``): while Postgres is away the same batch is retried with the
 settings' backoff until it comes back or a stop is requested; a batch that fails on data is split
@@ -13,11 +14,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.errors import CommitFailedError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.domain.records import RecordIn
@@ -49,6 +50,42 @@ class Stopped(Exception):
     """A stop was requested before the batch was written: its offsets must not be committed."""
 
 
+class WriteAhead:
+    """One batch written while the next poll is read: the projection's Python and Postgres, each on a
+    core, instead of taking turns. Batches are still written one at a time and in poll order, so the
+    status order and each batch's all-or-nothing hold as before; a batch's offsets are committed only
+    once it is written (``submit`` and ``drain`` hand back the records whose write has ended)."""
+
+    def __init__(self, write: Callable[[list[Item]], Coroutine[Any, Any, None]]) -> None:
+        self._write = write
+        self._writing: tuple[list[Any], asyncio.Future[None]] | None = None
+
+    async def submit(self, records: list[Any], items: list[Item]) -> list[Any]:
+        """Wait for the batch under way, then start writing ``items``; returns the records written.
+        Raises what the write raised (``Stopped`` included): those records are not written."""
+        written = await self.drain()
+        self._writing = (records, asyncio.ensure_future(self._write(items)))
+        return written
+
+    async def drain(self) -> list[Any]:
+        """Wait for the batch under way (if any); returns its records."""
+        if self._writing is None:
+            return []
+        records, task = self._writing
+        self._writing = None
+        await task
+        return records
+
+    async def cancel(self) -> None:
+        """Abandon a write under way (its transaction rolls back; its records are read again)."""
+        if self._writing is not None:
+            task = self._writing[1]
+            self._writing = None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
 class Projection:
     def __init__(
         self, *, settings: Settings, engine: AsyncEngine, metrics: PipelineMetrics, consumer: AIOKafkaConsumer
@@ -69,6 +106,7 @@ class Projection:
         await consumer.start()
         lag = LagTracker(self.metrics, self.settings.projection_group)
         reported = 0.0
+        ahead = WriteAhead(self.write_all)
         try:
             while not self._stopping.is_set():
                 if time.monotonic() - reported > LAG_REPORT_SECONDS:
@@ -79,23 +117,36 @@ class Projection:
                     max_records=self.settings.projection_batch_size,
                 )
                 records = [record for batch in polled.values() for record in batch]
-                if not records:
-                    continue
-                try:
-                    await self.write_all(self.items_of(records))
-                except Stopped:
-                    log.info("stop requested before the batch was written; its offsets stay uncommitted")
-                    break
-                for record in records:
-                    lag.processed(record.topic, record.partition, record.offset, record.timestamp / 1000)
-                try:
-                    await consumer.commit()
-                except CommitFailedError as exc:
-                    # The group rebalanced while we wrote: the records will be read again, and the
-                    # writes are idempotent, so this costs time, not correctness.
-                    log.warning("offset commit failed after a rebalance, records will be re-read: %s", exc)
+                # Read while the batch before is written: Postgres works on it meanwhile.
+                items = self.items_of(records) if records else None
+                written = await ahead.submit(records, items) if items is not None else await ahead.drain()
+                await self._settle(consumer, lag, written)
+            await self._settle(consumer, lag, await ahead.drain())
+        except Stopped:
+            log.info("stop requested before the batch was written; its offsets stay uncommitted")
         finally:
+            await ahead.cancel()
             await consumer.stop()
+
+    async def _settle(self, consumer: AIOKafkaConsumer, lag: LagTracker, records: list[ConsumerRecord]) -> None:
+        """Commit the offsets of records now written (a poll's worth, or none)."""
+        if not records:
+            return
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            lag.processed(record.topic, record.partition, record.offset, record.timestamp / 1000)
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        assigned = consumer.assignment()
+        # Only its own records' offsets: the next poll, read meanwhile, is not written yet.
+        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not mine:
+            return
+        try:
+            await consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced while we wrote: the records will be read again, and the
+            # writes are idempotent, so this costs time, not correctness.
+            log.warning("offset commit failed after a rebalance, records will be re-read: %s", exc)
 
     async def _report_lag(self, consumer: AIOKafkaConsumer, lag: LagTracker) -> None:
         assigned = consumer.assignment()

@@ -342,7 +342,12 @@ async def test_no_read_crosses_tenants(api: Seeded) -> None:
                 for event_id in foreign[:: len(STATUSES)]:
                     params = {"tenant_id": target} if target and "tenant_id" in names else {}
                     answer = await api.get(path.replace("{event_id}", event_id), caller, **params)
-                    assert answer.status_code in (200, 404), (path, answer.text)
+                    # /readyz answers 503 when Postgres is slower than its 2 s check (a loaded machine):
+                    # not a read of anyone's data, and its body is checked for leaks like any other.
+                    assert answer.status_code in ((200, 404, 503) if path == "/readyz" else (200, 404)), (
+                        path,
+                        answer.text,
+                    )
                     # A 404 may echo the id the caller sent: that says nothing about the other tenant.
                     text = answer.text.replace(event_id, "<asked>")
                     assert not leaks.search(text), (caller, path, params, text[:300])

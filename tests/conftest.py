@@ -15,12 +15,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from confluent_kafka.admin import AdminClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.db import migrate
 from salesflow.db.engine import create_engine
 from salesflow.kafka_admin import create_topics
+from salesflow.kafka_clients import librdkafka_options
 from salesflow.settings import Settings
 from tests.harness import Service
 from tests.infra import Endpoints, stack_endpoints
@@ -87,9 +89,11 @@ async def _admin_sql(url: Any, sql: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def settings_factory(endpoints: Endpoints, database_url: str, worker_engine: str) -> SettingsFactory:
+def settings_factory(endpoints: Endpoints, database_url: str, worker_engine: str) -> Iterator[SettingsFactory]:
     """Settings isolated per test: a unique topic prefix and consumer groups, the session database,
-    and the module's worker engine."""
+    and the module's worker engine. The module's topics are deleted when it ends, so a long-lived
+    local broker does not pile up partitions run after run (thousands of them exhaust its heap)."""
+    made: list[Settings] = []
 
     def make(**overrides: Any) -> Settings:
         run = uuid.uuid4().hex[:8]
@@ -105,9 +109,28 @@ def settings_factory(endpoints: Endpoints, database_url: str, worker_engine: str
             "worker_data_dir": f"/tmp/salesflow-test-{run}",
             "worker_engine": worker_engine,
         }
-        return Settings(**{**values, **overrides})
+        made.append(Settings(**{**values, **overrides}))
+        return made[-1]
 
-    return make
+    yield make
+    delete_test_topics(made)
+
+
+def delete_test_topics(made: list[Settings]) -> None:
+    """Delete the topics of these settings' prefixes, on each cluster they name; best effort (a broker
+    a test stopped, or one that is slow to answer, leaves them for the next run's stack)."""
+    by_cluster = {s.kafka_bootstrap_servers: s for s in made}
+    for settings in by_cluster.values():
+        prefixes = tuple(
+            {s.topic_prefix for s in made if s.kafka_bootstrap_servers == settings.kafka_bootstrap_servers}
+        )
+        try:
+            admin = AdminClient(librdkafka_options(settings))
+            names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefixes)]
+            for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
+                future.result(timeout=60)
+        except Exception as exc:  # cleanup must not fail the tests it follows
+            print(f"[cleanup] could not delete the test topics on {settings.kafka_bootstrap_servers}: {exc}")
 
 
 @pytest.fixture

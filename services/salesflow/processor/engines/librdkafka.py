@@ -18,6 +18,7 @@ ErrorCallback = Callable[[KafkaError], None]
 # through a broker restart rather than failing (a failure stops the worker), but not forever.
 DELIVERY_TIMEOUT_MS = 120_000
 LINGER_MS = 5  # a few ms of batching: far fewer produce requests for little latency
+PREFETCH_KBYTES = 16 * 1024
 
 
 def consumer_config(settings: Settings, on_error: ErrorCallback) -> dict[str, Any]:
@@ -29,6 +30,9 @@ def consumer_config(settings: Settings, on_error: ErrorCallback) -> dict[str, An
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
+        # librdkafka prefetches up to 64 MB by default: most of a worker's memory while it drains a
+        # backlog. 16 MB is still over a second of work at the worker's rate (bench/README.md).
+        "queued.max.messages.kbytes": PREFETCH_KBYTES,
         "error_cb": on_error,
     }
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -39,13 +37,6 @@ async def lead_db(endpoints: Endpoints) -> AsyncIterator[tuple[str, AsyncEngine]
     yield url, engine
     await engine.dispose()
     await _admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def relays(tmp_path: Path) -> Any:
-    made = Relays(tmp_path)
-    yield made
-    made.stop_all()
 
 
 async def counts(engine: AsyncEngine) -> tuple[int, int]:

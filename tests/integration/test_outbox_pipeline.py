@@ -9,8 +9,6 @@ import random
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +21,6 @@ from salesflow.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.faults.checker import Verdict, check, final_ids
 from tests.harness import wait_for
-from tests.infra import Endpoints
 from tests.integration.test_outbox_kit import (
     BATCH_SIZE_OVERRIDE,
     DeleteBarrier,
@@ -32,7 +29,6 @@ from tests.integration.test_outbox_kit import (
     commit_events,
     outbox_rows,
     received,
-    service_db,
     typed,
     wait_drained,
 )
@@ -47,19 +43,6 @@ async def pipeline(settings_factory: SettingsFactory, service_factory: Any) -> S
     service_factory("worker", settings)
     service_factory("projection", settings)
     return settings
-
-
-@pytest.fixture
-async def service(endpoints: Endpoints) -> AsyncIterator[tuple[str, AsyncEngine]]:
-    async with service_db(endpoints) as made:
-        yield made
-
-
-@pytest.fixture
-def relays(tmp_path: Path) -> Any:
-    made = Relays(tmp_path)
-    yield made
-    made.stop_all()
 
 
 def workload(count: int) -> dict[str, dict[str, Any]]:

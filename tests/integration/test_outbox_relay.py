@@ -9,9 +9,6 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,23 +18,9 @@ from salesflow.domain.decoding import validate_envelope
 from salesflow.outbox import OutboxEventBus
 from salesflow.producer.events import LeadCreatedEvent, ProducerEvent, SequenceStepExecutedEvent
 from salesflow.settings import Settings
-from tests.infra import Endpoints
-from tests.integration.test_outbox_kit import Relays, outbox_rows, received, service_db, wait_drained
+from tests.integration.test_outbox_kit import Relays, outbox_rows, received, wait_drained
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def service(endpoints: Endpoints) -> AsyncIterator[tuple[str, AsyncEngine]]:
-    async with service_db(endpoints) as made:
-        yield made
-
-
-@pytest.fixture
-def relays(tmp_path: Path) -> Any:
-    made = Relays(tmp_path)
-    yield made
-    made.stop_all()
 
 
 def step(tenant: str, lead: str, index: int) -> SequenceStepExecutedEvent:

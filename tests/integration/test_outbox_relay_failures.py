@@ -11,9 +11,6 @@ import re
 import socket
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -27,24 +24,11 @@ from salesflow.settings import Settings
 from tests.conftest import _admin_sql
 from tests.harness import wait_for
 from tests.infra import Endpoints
-from tests.integration.test_outbox_kit import Relay, Relays, commit_events, outbox_rows, received, service_db
+from tests.integration.test_outbox_kit import Relay, Relays, commit_events, outbox_rows, received
 
 pytestmark = pytest.mark.integration
 
 FAILED = 1  # outbox.service.EXIT_FAILED
-
-
-@pytest.fixture
-async def service(endpoints: Endpoints) -> AsyncIterator[tuple[str, AsyncEngine]]:
-    async with service_db(endpoints) as made:
-        yield made
-
-
-@pytest.fixture
-def relays(tmp_path: Path) -> Any:
-    made = Relays(tmp_path)
-    yield made
-    made.stop_all()
 
 
 async def exited(relay: Relay, timeout: float = 60) -> int:

@@ -72,7 +72,7 @@ Id = Annotated[str, _text(1, ID_MAX)]
 Name = Annotated[str, _text(0, NAME_MAX)]
 Kind = Annotated[str, _text(1, KIND_MAX)]
 RequestId = Annotated[str, _text(0, REQUEST_ID_MAX)]
-UriRef = Annotated[str, _text(1, URI_MAX, format="uri-reference")]
+UriRef = Annotated[str, _text(1, URI_MAX)]
 MediaType = Annotated[str, _text(0, MEDIA_TYPE_MAX)]
 
 Money = Annotated[float, msgspec.Meta(ge=0, le=MONEY_MAX)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import math
 from datetime import datetime
-from typing import Any, ClassVar, Literal, get_args
+from typing import ClassVar, Literal, get_args
 from uuid import UUID, uuid5
 
 import msgspec
@@ -188,8 +188,3 @@ Output = FactModel | Command | Observation
 def derived_id(event_id: UUID, purpose: str) -> UUID:
     """A stable id for something an event causes: the same on every replay."""
     return uuid5(event_id, purpose)
-
-
-def to_builtins(output: Any) -> Any:
-    """A struct as JSON-ready builtins (dicts, lists, str), its tag included."""
-    return msgspec.to_builtins(output)

@@ -123,7 +123,7 @@ class _Waiting:
     yielded: Any
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per event: a frozen dataclass's __init__ sets each field the slow way
 class _EventRun:
     """One event's handlers, run under the failure policy (the rule is ``failure_policy``'s; this
     applies it): retries with backoff for a transient error, none for any other."""

@@ -26,7 +26,7 @@ from salesflow.domain.events import EventType
 from salesflow.domain.records import RecordIn
 from salesflow.handlers.registry import DEFAULT_REGISTRY
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.pipeline import EventProcessor
+from salesflow.processor.core import EventProcessor
 from salesflow.producer.demo import DemoGenerator
 from salesflow.producer.envelope import encode, record_key
 from salesflow.settings import Settings

@@ -54,7 +54,7 @@ from salesflow.outbox.bus import CONTENT_TYPE, KEY_LOCK_NAMESPACE
 from salesflow.outbox.migrate import upgrade as migrate_outbox
 from salesflow.outbox.publisher import relay_producer_options
 from salesflow.producer.demo import DemoGenerator
-from salesflow.producer.events import TYPED_EVENTS, ProducerEvent
+from salesflow.producer.typed_events import TYPED_EVENTS, ProducerEvent
 from salesflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

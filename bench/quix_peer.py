@@ -46,7 +46,7 @@ from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.handlers.plugins import load_handlers
 from salesflow.handlers.registry import HandlerFn
 from salesflow.kafka_clients import librdkafka_options
-from salesflow.processor.records import command_record, dead_letter_record, outcome_record
+from salesflow.processor.outbound import command_record, dead_letter_record, outcome_record
 from salesflow.settings import Settings
 from tests.harness import ROOT, settings_env
 

@@ -22,7 +22,7 @@ from bench.kafka_io import Offsets
 from bench.stack import BenchStack
 from salesflow.db.schema import FACT_TABLES, metadata
 from salesflow.domain.records import RecordIn
-from salesflow.projection.batch import Batch
+from salesflow.projection.poll_groups import Batch
 from salesflow.projection.rows import fact_rows, outcome_rows, pending_row
 from salesflow.settings import Settings
 from tests.harness import settings_env

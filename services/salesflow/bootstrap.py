@@ -26,7 +26,7 @@ from salesflow.handlers.injection import Resources, bind
 from salesflow.handlers.plugins import load_handlers
 from salesflow.kafka_clients import aiokafka_group_options, client_options
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.pipeline import EventProcessor
+from salesflow.processor.core import EventProcessor
 from salesflow.processor.watermarks import ReplayWatermarks
 from salesflow.producer.client import EventProducer
 from salesflow.producer.client import kafka_producer as build_kafka_producer
@@ -83,7 +83,7 @@ def run_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY)
 
 def run_batch_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
     """The batch engine (librdkafka) on this thread; exits 1 if it stopped on a failure."""
-    from salesflow.processor.engines.batch import BatchEngine  # only this engine needs librdkafka
+    from salesflow.processor.engines.librdkafka_engine import BatchEngine  # only this engine needs librdkafka
 
     logs.configure(settings.log_level, settings.log_format)
     settings = membership.with_instance_id(settings, "worker")  # static membership (README "Failover")

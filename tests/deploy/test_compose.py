@@ -112,7 +112,7 @@ def test_prometheus_and_grafana_mount_the_rules_and_the_dashboard(compose: dict[
 def default_metrics_port(service: str) -> int:
     """Where a service serves /metrics by default: the API on its own HTTP port."""
     if service == "api":
-        from salesflow.api.settings import ApiSettings
+        from salesflow.api.api_settings import ApiSettings
 
         return ApiSettings().port
     return int(getattr(Settings(), f"{service}_metrics_port"))

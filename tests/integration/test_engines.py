@@ -22,8 +22,8 @@ from salesflow.domain.outcome import Outcome
 from salesflow.kafka_admin import create_topics, read_topic
 from salesflow.kafka_clients import client_options
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.engines.batch import BatchEngine
-from salesflow.processor.records import DLQ_ORIGINAL_SHA256, DLQ_ORIGINAL_SIZE, DLQ_TRUNCATED
+from salesflow.processor.engines.librdkafka_engine import BatchEngine
+from salesflow.processor.outbound import DLQ_ORIGINAL_SHA256, DLQ_ORIGINAL_SIZE, DLQ_TRUNCATED
 from salesflow.producer.client import kafka_producer
 from salesflow.producer.envelope import encode
 from salesflow.settings import Settings

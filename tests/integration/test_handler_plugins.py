@@ -38,8 +38,8 @@ from salesflow.db.engine import create_engine
 from salesflow.domain.events import EventType
 from salesflow.kafka_admin import create_topics, read_topic
 from salesflow.producer.client import event_producer
+from salesflow.replay.group_lag import group_lag
 from salesflow.replay.kafka_tools import kafka_tools
-from salesflow.replay.lag import group_lag
 from salesflow.settings import Settings
 from salesflow.testing import event_dict
 from tests.conftest import SettingsFactory

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from salesflow.db.engine import create_engine
 from salesflow.outbox import OutboxEventBus
 from salesflow.outbox.migrate import upgrade as migrate_outbox
-from salesflow.producer.events import TYPED_EVENTS, ProducerEvent
+from salesflow.producer.typed_events import TYPED_EVENTS, ProducerEvent
 from salesflow.settings import Settings
 from tests.conftest import _admin_sql
 from tests.harness import ROOT, Service, settings_env, wait_for

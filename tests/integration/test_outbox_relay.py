@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from salesflow.domain.decoding import validate_envelope
 from salesflow.outbox import OutboxEventBus
-from salesflow.producer.events import LeadCreatedEvent, ProducerEvent, SequenceStepExecutedEvent
+from salesflow.producer.typed_events import LeadCreatedEvent, ProducerEvent, SequenceStepExecutedEvent
 from salesflow.settings import Settings
 from tests.integration.test_outbox_kit import Relays, outbox_rows, received, wait_drained
 

@@ -19,7 +19,7 @@ from confluent_kafka.cimpl import NewTopic
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salesflow.producer.events import LeadCreatedEvent, ProducerEvent
+from salesflow.producer.typed_events import LeadCreatedEvent, ProducerEvent
 from salesflow.settings import Settings
 from tests.conftest import _admin_sql
 from tests.harness import wait_for

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from salesflow.domain.events import EventType
 from salesflow.domain.records import RecordIn
 from salesflow.producer.envelope import encode
-from salesflow.projection.batch import Batch
+from salesflow.projection.poll_groups import Batch
 from salesflow.projection.rows import Item, outcome_rows, pending_row
 from salesflow.projection.writer import write_batch
 from salesflow.settings import Settings

@@ -24,8 +24,8 @@ from salesflow.domain.events import EventType
 from salesflow.kafka_clients import client_options
 from salesflow.producer.client import kafka_producer
 from salesflow.replay import targets
+from salesflow.replay.group_lag import group_lag
 from salesflow.replay.kafka_tools import commit_group_offsets
-from salesflow.replay.lag import group_lag
 from salesflow.replay.offsets import reset_offsets
 from salesflow.settings import Settings
 from tests.conftest import SettingsFactory

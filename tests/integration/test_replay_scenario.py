@@ -29,8 +29,8 @@ from salesflow.domain.events import EventType
 from salesflow.domain.outputs import Fact
 from salesflow.handlers import DEFAULT_REGISTRY
 from salesflow.producer.envelope import encode
+from salesflow.replay.group_lag import group_lag
 from salesflow.replay.kafka_tools import kafka_tools
-from salesflow.replay.lag import group_lag
 from salesflow.settings import Settings
 from tests.factories import make_event
 from tests.harness import ROOT, Service, settings_env, wait_for

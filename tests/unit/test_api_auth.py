@@ -10,10 +10,10 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
+from salesflow.api.api_settings import ApiSettings
 from salesflow.api.auth import Principal, TokenTable
-from salesflow.api.errors import ApiError
+from salesflow.api.http_errors import ApiError
 from salesflow.api.queries import Cursor
-from salesflow.api.settings import ApiSettings
 from salesflow.errors import ConfigurationError
 
 ACME = "acme-token-0123456789"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from salesflow.api.errors import Unavailable
 from salesflow.api.gateway import KafkaGateway
+from salesflow.api.http_errors import Unavailable
 from salesflow.settings import Settings
 
 

@@ -22,7 +22,7 @@ from salesflow.producer import (
     ProducerEvent,
     SequenceStepExecutedEvent,
 )
-from salesflow.producer.events import ENVELOPE_FIELDS, TYPED_EVENTS
+from salesflow.producer.typed_events import ENVELOPE_FIELDS, TYPED_EVENTS
 
 AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

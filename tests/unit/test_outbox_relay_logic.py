@@ -11,8 +11,8 @@ from confluent_kafka import KafkaError
 from pydantic import SecretStr
 
 from salesflow.failure_policy import classify_kafka_error
+from salesflow.outbox.outbox_settings import OutboxSettings
 from salesflow.outbox.publisher import Publisher, relay_producer_options
-from salesflow.outbox.settings import OutboxSettings
 from salesflow.settings import Settings
 
 

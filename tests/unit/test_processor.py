@@ -24,8 +24,8 @@ from salesflow.errors import DeadLetterReason, InvalidEvent, TransientHandlerErr
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.pipeline import EventProcessor
-from salesflow.processor.records import (
+from salesflow.processor.core import EventProcessor
+from salesflow.processor.outbound import (
     DLQ_ORIGINAL_SHA256,
     DLQ_ORIGINAL_SIZE,
     DLQ_TRUNCATED,
@@ -152,7 +152,7 @@ async def test_dead_letters_and_failures_are_logged_with_the_events_fields(caplo
     bad = orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.exploded"})
     registry, _ = flaky_registry(10, ValueError)
     event = make_event(EventType.LEAD_CREATED)
-    with caplog.at_level("WARNING", logger="salesflow.processor.pipeline"):
+    with caplog.at_level("WARNING", logger="salesflow.processor.core"):
         await processor().process(record(bad, offset=7))
         await processor(registry).process(record(orjson.dumps(event), offset=8))
     dead, failed = caplog.records

@@ -19,7 +19,7 @@ from salesflow.domain.outcome import Outcome, SourcePosition
 from salesflow.domain.outputs import FACT_KINDS, AIActionFact, FunnelFact, MessageFact
 from salesflow.domain.records import RecordIn
 from salesflow.producer.envelope import encode
-from salesflow.projection.batch import Batch
+from salesflow.projection.poll_groups import Batch
 from salesflow.projection.rejects import REJECTED_COLUMNS, rejected_row, storable_text
 from salesflow.projection.rows import (
     FACT_COLUMNS,

@@ -25,7 +25,7 @@ from salesflow.domain.topics import Topics
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.pipeline import EventProcessor
+from salesflow.processor.core import EventProcessor
 from salesflow.producer.demo import DemoGenerator, invalid_records
 from salesflow.producer.envelope import encode, record_key
 from tests.integration.test_poison import MAX_EVENT_BYTES, corpus

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from salesflow.domain.limits import INT32_MAX, MONEY_MAX
 from salesflow.domain.outcome import EventStatus, HandlerReport, Outcome, SourcePosition
 from salesflow.domain.outputs import AutopilotCommand, Command, FactModel, NotificationRequest
-from salesflow.processor.records import struct_json
+from salesflow.processor.outbound import struct_json
 
 # Any offset, any precision: a record holds aware times only (a fact refuses a naive one).
 datetimes = st.datetimes(

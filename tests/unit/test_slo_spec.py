@@ -15,7 +15,7 @@ from prometheus_client.utils import floatToGoString
 from pydantic import ValidationError
 
 from salesflow.metrics import FRESHNESS_BUCKETS, MESSAGE_LATENCY_BUCKETS, PipelineMetrics
-from salesflow.outbox.metrics import OutboxMetrics
+from salesflow.outbox.relay_metrics import OutboxMetrics
 from salesflow.slo import SPEC_PATH, Spec, generated_files, load_spec
 from salesflow.slo.render import DASHBOARD, rule_files
 from salesflow.slo.spec import EventsSLI, ThresholdSLI

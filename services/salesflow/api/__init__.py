@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from salesflow.api.api_settings import ApiSettings
     from salesflow.api.app import create_app
-    from salesflow.api.settings import ApiSettings
 
 __all__ = ["ApiSettings", "create_app"]
 
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return create_app
     if name == "ApiSettings":
-        from salesflow.api.settings import ApiSettings
+        from salesflow.api.api_settings import ApiSettings
 
         return ApiSettings
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,12 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from salesflow import __version__, bootstrap
+from salesflow.api.api_settings import ApiSettings
 from salesflow.api.auth import TokenTable
-from salesflow.api.errors import ApiError
 from salesflow.api.gateway import KafkaGateway
-from salesflow.api.metrics import ApiMetrics
+from salesflow.api.http_errors import ApiError
+from salesflow.api.http_metrics import ApiMetrics
 from salesflow.api.routes import analytics, events, ops
-from salesflow.api.settings import ApiSettings
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)

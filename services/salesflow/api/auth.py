@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from salesflow.api.errors import ApiError
-from salesflow.api.settings import ApiSettings
+from salesflow.api.api_settings import ApiSettings
+from salesflow.api.http_errors import ApiError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from salesflow.api.errors import Unavailable
+from salesflow.api.http_errors import Unavailable
 from salesflow.replay.republish import Replayer
 from salesflow.settings import Settings
 

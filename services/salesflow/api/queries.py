@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, TableClause, column, false, func, select, 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.api.auth import TenantScope
-from salesflow.api.errors import ApiError
+from salesflow.api.http_errors import ApiError
 from salesflow.db.schema import events
 from salesflow.domain.events import EventType
 from salesflow.domain.outcome import EventStatus

@@ -16,8 +16,8 @@ def api(
     """Serve the HTTP API: event status, replay, analytics, /healthz, /readyz, /metrics."""
     import uvicorn
 
+    from salesflow.api.api_settings import ApiSettings
     from salesflow.api.app import create_app
-    from salesflow.api.settings import ApiSettings
     from salesflow.settings import Settings
 
     api_settings = ApiSettings()

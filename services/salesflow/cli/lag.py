@@ -10,7 +10,7 @@ from salesflow.cli.common import console, run, settings
 from salesflow.cli.replay import plain_table, print_json
 
 if TYPE_CHECKING:
-    from salesflow.replay.lag import GroupLag
+    from salesflow.replay.group_lag import GroupLag
 
 
 def lag(
@@ -18,7 +18,7 @@ def lag(
     json_output: bool = typer.Option(False, "--json", help="Print the lag as JSON."),
 ) -> None:
     """Show a group's lag per partition: offsets, lag in records, the consumer, and lag in seconds."""
-    from salesflow.replay.lag import group_lag
+    from salesflow.replay.group_lag import group_lag
 
     config = settings()
     found = run(group_lag(config, group or config.processor_group))

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from salesflow.api.server import api
-from salesflow.cli import pipeline
+from salesflow.cli import services
 from salesflow.cli.common import err_console
 from salesflow.cli.config import install as install_config
 from salesflow.cli.demo import demo, summary
@@ -22,17 +22,17 @@ from salesflow.cli.slo import slo_app
 from salesflow.errors import ConfigurationError
 
 app = typer.Typer(
-    help="SalesFlow Events: CRM events on Kafka, processed by Faust, projected into Postgres.",
+    help="SalesFlow Events: CRM events on Kafka, processed by handlers in a worker, projected into Postgres.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.command()(pipeline.worker)
-app.command()(pipeline.projection)
-app.command()(pipeline.handlers)
+app.command()(services.worker)
+app.command()(services.projection)
+app.command()(services.handlers)
 app.command()(demo)
 app.command()(summary)
-app.add_typer(pipeline.topics_app, name="topics")
-app.add_typer(pipeline.db_app, name="db")
+app.add_typer(services.topics_app, name="topics")
+app.add_typer(services.db_app, name="db")
 app.add_typer(produce_app, name="produce")
 app.add_typer(dev_app, name="dev")
 app.add_typer(replay_app, name="replay")

@@ -6,7 +6,7 @@ import typer
 from pydantic import SecretStr
 
 from salesflow.cli.common import console, run, settings
-from salesflow.outbox.settings import OutboxSettings
+from salesflow.outbox.outbox_settings import OutboxSettings
 
 outbox_app = typer.Typer(help="The transactional outbox of an upstream service.", no_args_is_help=True)
 

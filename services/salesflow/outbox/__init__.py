@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from salesflow.outbox.bus import EventBus, OutboxEventBus, outbox_row
+    from salesflow.outbox.bus_errors import PublishFailed, PublishTimeout
     from salesflow.outbox.direct import DirectEventBus, direct_event_bus
-    from salesflow.outbox.errors import PublishFailed, PublishTimeout
     from salesflow.outbox.schema import create_outbox, drop_outbox, outbox_table
 
 # Public name -> the module that defines it.

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesflow.domain.topics import Topics
 from salesflow.outbox.schema import TABLE
-from salesflow.producer.events import ProducerEvent
+from salesflow.producer.typed_events import ProducerEvent
 
 CONTENT_TYPE = ("content-type", "application/cloudevents+json")
 # The first half of the two-int advisory lock key: a namespace, so a service's own advisory locks on

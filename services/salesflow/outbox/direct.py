@@ -15,9 +15,9 @@ from aiokafka.errors import KafkaError
 
 from salesflow.domain.topics import Topics
 from salesflow.outbox.bus import outbox_row
-from salesflow.outbox.errors import PublishFailed, PublishTimeout
+from salesflow.outbox.bus_errors import PublishFailed, PublishTimeout
 from salesflow.producer.client import kafka_producer
-from salesflow.producer.events import ProducerEvent
+from salesflow.producer.typed_events import ProducerEvent
 from salesflow.settings import Settings
 
 

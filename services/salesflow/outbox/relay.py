@@ -37,10 +37,10 @@ from confluent_kafka import KafkaException
 from salesflow.db.engine import asyncpg_connect_args
 from salesflow.errors import SalesflowError
 from salesflow.failure_policy import classify_db_error, classify_kafka_error, db_retry_policy, sleep_unless_stopped
-from salesflow.outbox.metrics import OutboxMetrics
+from salesflow.outbox.outbox_settings import OutboxSettings
 from salesflow.outbox.publisher import BatchResult, Publisher, Row, relay_producer_options
+from salesflow.outbox.relay_metrics import OutboxMetrics
 from salesflow.outbox.schema import CHANNEL, TABLE
-from salesflow.outbox.settings import OutboxSettings
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from typing import NoReturn
 from prometheus_client import start_http_server
 
 from salesflow import logs
-from salesflow.outbox.metrics import OutboxMetrics
+from salesflow.outbox.outbox_settings import OutboxSettings
 from salesflow.outbox.relay import Relay, RelayFailed
-from salesflow.outbox.settings import OutboxSettings
+from salesflow.outbox.relay_metrics import OutboxMetrics
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)

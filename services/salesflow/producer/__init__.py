@@ -1,6 +1,6 @@
 """Producing events: typed events, the producer client, the envelope builder, and the demo load generator."""
 
-from salesflow.producer.events import (
+from salesflow.producer.typed_events import (
     AutopilotActionExecutedEvent,
     LeadCreatedEvent,
     MessageSentEvent,

@@ -25,7 +25,7 @@ from salesflow.domain.records import RecordIn
 from salesflow.failure_policy import classify_db_error, db_retry_policy, sleep_unless_stopped
 from salesflow.lag import LagTracker
 from salesflow.metrics import PipelineMetrics
-from salesflow.projection.batch import Batch
+from salesflow.projection.poll_groups import Batch
 from salesflow.projection.rows import (
     Item,
     Rejection,

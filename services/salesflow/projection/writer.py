@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.db.schema import FACT_TABLES
 from salesflow.domain.outcome import EventStatus
-from salesflow.projection.batch import Batch, conflict
+from salesflow.projection.poll_groups import Batch, conflict
 from salesflow.projection.rejects import INSERT_REJECTED, rejected_row
 from salesflow.projection.rows import (
     FACT_COLUMNS,

@@ -7,7 +7,7 @@ events, redrive dead letters, and show consumer lag.
 - ``lag.group_lag``: lag per partition, in records and seconds.
 """
 
-from salesflow.replay.lag import GroupLag, group_lag
+from salesflow.replay.group_lag import GroupLag, group_lag
 from salesflow.replay.offsets import reset_offsets
 from salesflow.replay.plan import ResetPlan
 from salesflow.replay.republish import Replayer, ReplayResult

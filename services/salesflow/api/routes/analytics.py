@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import TableClause
 
 from salesflow.api.auth import Caller, Principal
-from salesflow.api.errors import ApiError
+from salesflow.api.http_errors import ApiError
 from salesflow.api.models import AiRoiRows, AttributionRows, ErrorBody, FunnelRows
 from salesflow.api.params import IsoDate
 from salesflow.api.queries import AI_ROI_DAILY, ATTRIBUTION_DAILY, FUNNEL_DAILY, daily_rows

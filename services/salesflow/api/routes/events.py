@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query, Request
 
 from salesflow.api.auth import Caller
-from salesflow.api.errors import ApiError, NotFound, Unavailable
+from salesflow.api.http_errors import ApiError, NotFound, Unavailable
 from salesflow.api.models import BatchReplayOut, ErrorBody, EventOut, EventPage, ReplayOut, SourcePosition
 from salesflow.api.params import IsoDateTime
 from salesflow.api.queries import Cursor, EventFilter, Row, get_event, list_events

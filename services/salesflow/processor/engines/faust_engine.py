@@ -28,7 +28,7 @@ from salesflow.kafka_admin import read_topic
 from salesflow.kafka_clients import faust_broker_options, faust_group_options
 from salesflow.lag import LagTracker
 from salesflow.processor.commits import CommitLedger, Partition, Ticket
-from salesflow.processor.pipeline import EventProcessor
+from salesflow.processor.core import EventProcessor
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from salesflow.handlers.registry import HandlerRegistry
 from salesflow.logs import record_fields
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.dispatch import DispatchResult, dispatch_now
-from salesflow.processor.records import command_record, dead_letter_record, outcome_record
+from salesflow.processor.outbound import command_record, dead_letter_record, outcome_record
 from salesflow.processor.tally import BatchTally
 from salesflow.processor.watermarks import ReplayWatermarks
 

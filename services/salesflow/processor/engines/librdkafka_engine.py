@@ -27,8 +27,8 @@ from salesflow.kafka_admin import read_topic
 from salesflow.lag import LagTracker
 from salesflow.membership import EXIT_FENCED, fenced_message
 from salesflow.processor.commits import CommitLedger, Partition, Ticket
+from salesflow.processor.core import EventProcessor
 from salesflow.processor.engines.librdkafka import consumer_config, is_fatal, producer_config, record_in
-from salesflow.processor.pipeline import EventProcessor
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -56,18 +56,12 @@ def build_processor(
     )
 
 
-def import_handler_modules(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
-    """Load the configured handler modules and installed plugins into the registry (``handlers.plugins``);
-    a handler asking for an unknown dependency stops the start here, with one line."""
-    load_handlers(settings, registry)
-
-
 def build_worker_app(
     settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY
 ) -> tuple[faust.App, PipelineMetrics]:
     from salesflow.processor.engines.faust_engine import create_app
 
-    import_handler_modules(settings, registry)
+    load_handlers(settings, registry)
     metrics = PipelineMetrics()
     return create_app(settings, build_processor(settings, metrics, registry)), metrics
 
@@ -87,7 +81,7 @@ def run_batch_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
 
     logs.configure(settings.log_level, settings.log_format)
     settings = membership.with_instance_id(settings, "worker")  # static membership (README "Failover")
-    import_handler_modules(settings, registry)
+    load_handlers(settings, registry)
     metrics = PipelineMetrics()
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
     engine = BatchEngine(settings, build_processor(settings, metrics, registry))

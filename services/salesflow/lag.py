@@ -8,12 +8,19 @@ unprocessed record is at least that old, so this is a lower bound that grows whi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.errors import IllegalStateError
 
 from salesflow.metrics import PipelineMetrics
 
 Partition = tuple[str, int]
+
+# How often each consumer sets its lag gauges: a gauge read every scrape, not a hot-path cost.
+REPORT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,15 @@ class LagTracker:
     group: str
     next_offsets: dict[Partition, int] = field(default_factory=dict)
     last_timestamps: dict[Partition, float] = field(default_factory=dict)
+    last_report: float = 0.0  # time.monotonic() of the last report
+
+    def due(self) -> bool:
+        """Whether ``REPORT_SECONDS`` have passed since the last report (then counts this one)."""
+        now = time.monotonic()
+        if now - self.last_report < REPORT_SECONDS:
+            return False
+        self.last_report = now
+        return True
 
     def processed(self, topic: str, partition: int, offset: int, timestamp_s: float | None) -> None:
         self.next_offsets[(topic, partition)] = max(offset + 1, self.next_offsets.get((topic, partition), 0))
@@ -66,3 +82,22 @@ class LagTracker:
             self.metrics.consumer_lag.labels(self.group, topic).set(lag.records)
             self.metrics.consumer_lag_seconds.labels(self.group, topic).set(lag.seconds)
         return lags
+
+
+async def report_async(
+    lag: LagTracker,
+    assigned: Collection[Any],
+    end_offsets: Callable[[list[Any]], Awaitable[Mapping[Any, int]]],
+    position: Callable[[Any], Awaitable[int | None]],
+) -> None:
+    """Report the lag of an asyncio consumer (aiokafka's, or Faust's over it) from its assignment."""
+    if not assigned:
+        return
+    try:
+        ends = await end_offsets(list(assigned))
+        positions = {(tp.topic, tp.partition): await position(tp) or 0 for tp in assigned}
+    except IllegalStateError:
+        # A rebalance took a partition away between the two calls: a metric must never crash the
+        # consumer (it did, restarting a worker on every rebalance); the next report sees the new one.
+        return
+    lag.report({(tp.topic, tp.partition): end for tp, end in ends.items()}, positions, time.time())

@@ -49,8 +49,3 @@ async def summary(engine: AsyncEngine) -> Summary:
             ai_roi=await rows(AI_ROI),
             dead_letters=await rows(DEAD_LETTERS),
         )
-
-
-async def final_events(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(FINAL_COUNT)).scalar_one())

@@ -18,7 +18,7 @@ from salesflow.domain import records as r
 from salesflow.domain.events import ActionOutcome, CloudEvent, EventType
 from salesflow.domain.outcome import Outcome
 from salesflow.domain.outputs import AIActionFact, AttributionTouch, FunnelFact, FunnelStage, Observation, Output
-from salesflow.domain.records import RecordIn
+from salesflow.domain.records import RecordIn, RecordOut
 from salesflow.domain.topics import Topics
 from salesflow.errors import DeadLetterReason, InvalidEvent, TransientHandlerError
 from salesflow.failure_policy import RetryPolicy
@@ -51,6 +51,12 @@ def processor(registry: HandlerRegistry = DEFAULT_REGISTRY, attempts: int = 3) -
     )
 
 
+async def process_one(p: EventProcessor, one: RecordIn) -> list[RecordOut]:
+    """The records ``p`` publishes for one record (a batch of one)."""
+    [out] = await p.process_batch([one])
+    return out
+
+
 def record(value: bytes | None, headers: tuple[tuple[str, bytes], ...] = (), offset: int = 5) -> RecordIn:
     return RecordIn(
         topic=TOPICS.source(EventType.LEAD_CREATED),
@@ -70,7 +76,7 @@ def metric(p: EventProcessor, name: str, labels: dict[str, str] | None = None) -
 async def test_a_valid_event_becomes_one_outcome_and_its_commands() -> None:
     event = make_event(EventType.LEAD_CREATED, autopilot=True, owner_id="user-1")
     p = processor()
-    out = await p.process(record(orjson.dumps(event)))
+    out = await process_one(p, record(orjson.dumps(event)))
     assert [o.topic for o in out] == [TOPICS.outcomes, TOPICS.autopilot_commands, TOPICS.notifications]
     assert all(o.key == b"acme:lead-1" for o in out)
     outcome = msgspec.json.decode(out[0].value or b"", type=Outcome)
@@ -90,7 +96,7 @@ async def test_a_valid_event_becomes_one_outcome_and_its_commands() -> None:
 async def test_an_invalid_record_becomes_a_dead_letter_with_where_and_why() -> None:
     bad = orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.exploded"})
     p = processor()
-    [dead] = await p.process(record(bad, headers=(("trace", b"t-1"),)))
+    [dead] = await process_one(p, record(bad, headers=(("trace", b"t-1"),)))
     headers = dict(dead.headers)
     assert dead.topic == TOPICS.deadletter and dead.value == bad and dead.key == b"acme:lead-1"
     assert headers[r.DLQ_REASON] == b"unknown_type"
@@ -117,14 +123,14 @@ def flaky_registry(failures: int, exc: type[Exception]) -> tuple[HandlerRegistry
 
 async def test_a_transient_error_is_retried_until_it_succeeds() -> None:
     registry, calls = flaky_registry(2, TransientHandlerError)
-    [out] = await processor(registry, attempts=3).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    [out] = await process_one(processor(registry, attempts=3), record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
     outcome = msgspec.json.decode(out.value or b"", type=Outcome)
     assert (outcome.status, outcome.attempts, len(calls)) == ("processed", 3, 3)
 
 
 async def test_a_transient_error_past_the_last_attempt_fails_the_event_with_the_error() -> None:
     registry, calls = flaky_registry(10, TimeoutError)
-    [out] = await processor(registry, attempts=3).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    [out] = await process_one(processor(registry, attempts=3), record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
     outcome = msgspec.json.decode(out.value or b"", type=Outcome)
     assert (outcome.status, outcome.attempts, len(calls)) == ("failed", 3, 3)
     assert outcome.error_message == "flaky: TimeoutError: downstream said no"
@@ -133,14 +139,14 @@ async def test_a_transient_error_past_the_last_attempt_fails_the_event_with_the_
 @pytest.mark.parametrize("exc", [ValueError, KeyError])
 async def test_a_permanent_error_is_not_retried(exc: type[Exception]) -> None:
     registry, calls = flaky_registry(10, exc)
-    [out] = await processor(registry).process(record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    [out] = await process_one(processor(registry), record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
     assert msgspec.json.decode(out.value or b"", type=Outcome).status == "failed" and len(calls) == 1
 
 
 async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_freshness() -> None:
     p = processor()
-    [out, *_] = await p.process(
-        record(orjson.dumps(make_event(EventType.LEAD_CREATED)), headers=((r.REPLAY_HEADER, b"1"),))
+    [out, *_] = await process_one(
+        p, record(orjson.dumps(make_event(EventType.LEAD_CREATED)), headers=((r.REPLAY_HEADER, b"1"),))
     )
     assert msgspec.json.decode(out.value or b"", type=Outcome).replay is True
     assert metric(p, "salesflow_events_replayed_total", {"type": "lead.created"}) == 1
@@ -153,8 +159,8 @@ async def test_dead_letters_and_failures_are_logged_with_the_events_fields(caplo
     registry, _ = flaky_registry(10, ValueError)
     event = make_event(EventType.LEAD_CREATED)
     with caplog.at_level("WARNING", logger="salesflow.processor.core"):
-        await processor().process(record(bad, offset=7))
-        await processor(registry).process(record(orjson.dumps(event), offset=8))
+        await process_one(processor(), record(bad, offset=7))
+        await process_one(processor(registry), record(orjson.dumps(event), offset=8))
     dead, failed = caplog.records
     # The fields below come from the log calls' extra=: attributes of the record that mypy cannot see.
     assert (dead.reason, dead.offset, dead.topic, dead.event_id) == (  # type: ignore[attr-defined]  # see above

@@ -7,7 +7,6 @@ client certificate) can be made the same way to test what an untrusted certifica
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -140,9 +139,3 @@ def make_certificate(
     return ServerCertificate(
         ca=ca, cert=cert, key=key, keystore=keystore, keystore_password=password_file.read_text().strip()
     )
-
-
-def hand_to(user_uid: int, user_gid: int, *paths: Path) -> None:
-    """Give files to another OS user (Postgres refuses a key it does not own)."""
-    for path in paths:
-        os.chown(path, user_uid, user_gid)

@@ -26,6 +26,7 @@ from salesflow.processor.dispatch import DispatchResult, dispatch_now
 from salesflow.processor.outbound import command_record, dead_letter_record, outcome_record
 from salesflow.processor.tally import BatchTally
 from salesflow.processor.watermarks import ReplayWatermarks
+from salesflow.tracing import state as tracing
 
 Clock = Callable[[], datetime]
 DEFAULT_POLICY = RetryPolicy()
@@ -63,17 +64,17 @@ class EventProcessor:
         self.watermarks = watermarks or ReplayWatermarks(group, topics.watermarks)
         self._histograms = metrics.histogram_names()
 
-    async def process(self, record: RecordIn) -> list[RecordOut]:
-        """The records to publish for ``record``: never raises (the stream must go on)."""
-        [out] = await self.process_batch([record])
-        return out
-
     async def process_batch(self, records: Sequence[RecordIn]) -> list[list[RecordOut]]:
         """For each record, in order, the records to publish; the batch's metrics are applied once at
         the end. Never raises for one record: a bad one becomes a dead letter, the others go on.
 
         A record whose handlers all finish without waiting (the built-in ones) is done here with no
-        ``await``; only one whose handlers wait on I/O goes through the event loop."""
+        ``await``; only one whose handlers wait on I/O goes through the event loop. With tracing on
+        (checked here, once per batch), ``tracing.worker`` does the same with spans."""
+        if tracing.TRACER is not None:
+            from salesflow.tracing.worker import process_batch_traced
+
+            return await process_batch_traced(self, records, tracing.TRACER)
         tally = BatchTally()
         out: list[list[RecordOut]] = []
         for record in records:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow.domain.records import RecordIn
 from salesflow.failure_policy import classify_db_error, db_retry_policy, sleep_unless_stopped
-from salesflow.lag import LagTracker
+from salesflow.lag import LagTracker, report_async
 from salesflow.metrics import PipelineMetrics
 from salesflow.projection.poll_groups import Batch
 from salesflow.projection.rows import (
@@ -39,7 +39,6 @@ from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LAG_REPORT_SECONDS = 5.0
 # After a stop request, a write under way gets this long to finish before it is abandoned (rolled
 # back, its records read again on restart): a healthy write ends well within it, a hung one does not.
 STOP_GRACE_SECONDS = 3.0
@@ -105,13 +104,11 @@ class Projection:
         consumer = self.consumer
         await consumer.start()
         lag = LagTracker(self.metrics, self.settings.projection_group)
-        reported = 0.0
         ahead = WriteAhead(self.write_all)
         try:
             while not self._stopping.is_set():
-                if time.monotonic() - reported > LAG_REPORT_SECONDS:
-                    await self._report_lag(consumer, lag)
-                    reported = time.monotonic()
+                if lag.due():
+                    await report_async(lag, consumer.assignment(), consumer.end_offsets, consumer.position)
                 polled = await consumer.getmany(
                     timeout_ms=int(self.settings.projection_batch_seconds * 1000),
                     max_records=self.settings.projection_batch_size,
@@ -147,14 +144,6 @@ class Projection:
             # The group rebalanced while we wrote: the records will be read again, and the
             # writes are idempotent, so this costs time, not correctness.
             log.warning("offset commit failed after a rebalance, records will be re-read: %s", exc)
-
-    async def _report_lag(self, consumer: AIOKafkaConsumer, lag: LagTracker) -> None:
-        assigned = consumer.assignment()
-        if not assigned:
-            return
-        ends = await consumer.end_offsets(list(assigned))
-        positions = {(tp.topic, tp.partition): await consumer.position(tp) for tp in assigned}
-        lag.report({(tp.topic, tp.partition): end for tp, end in ends.items()}, positions, time.time())
 
     def items_of(self, records: list[ConsumerRecord]) -> list[Item]:
         """Each record as what it writes; a source record that is no event writes nothing."""

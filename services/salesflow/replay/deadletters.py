@@ -74,19 +74,6 @@ async def get_dead_letters(engine: AsyncEngine, ids: Sequence[DeadLetterId]) -> 
     return [by_id[i] for i in ids if i in by_id]
 
 
-async def count_by_reason(engine: AsyncEngine) -> list[Row]:
-    query = (
-        select(
-            dead_letters.c.reason,
-            func.count().label("records"),
-            func.count().filter(dead_letters.c.redriven_at.is_(None)).label("not_redriven"),
-        )
-        .group_by(dead_letters.c.reason)
-        .order_by(dead_letters.c.reason)
-    )
-    return await _rows(engine, query)
-
-
 async def redrive(
     engine: AsyncEngine, producer: AIOKafkaProducer, rows: Sequence[Row]
 ) -> list[tuple[DeadLetterId, tuple[str, int, int]]]:

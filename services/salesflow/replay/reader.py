@@ -66,9 +66,6 @@ class RecordReader:
         partitions = await self.partitions()
         return {tp for tp in wanted if tp.partition in partitions.get(tp.topic, ())}
 
-    async def read_one(self, topic: str, partition: int, offset: int) -> RecordIn | None:
-        return (await self.read([(topic, partition, offset)]))[(topic, partition, offset)]
-
     async def _read_partition(self, tp: TopicPartition, offsets: list[int]) -> dict[int, RecordIn]:
         fetched: dict[int, RecordIn] = {}
         highest = -1  # the highest offset read so far, contiguous from the last seek

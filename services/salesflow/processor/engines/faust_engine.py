@@ -12,30 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
 import faust
-from aiokafka.errors import IllegalStateError
 from faust.types import EventT, StreamT
 
 from salesflow.domain.events import EventType
 from salesflow.domain.records import Headers, RecordIn, RecordOut
 from salesflow.failure_policy import DRAIN_SECONDS
-from salesflow.kafka_admin import read_topic
 from salesflow.kafka_clients import faust_broker_options, faust_group_options
-from salesflow.lag import LagTracker
+from salesflow.lag import REPORT_SECONDS, report_async
 from salesflow.processor.commits import CommitLedger, Partition, Ticket
 from salesflow.processor.core import EventProcessor
+from salesflow.processor.settling import Settling
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Batches whose records are still in flight, per agent: bounds memory under a burst (backpressure).
 MAX_IN_FLIGHT_BATCHES = 8
-LAG_REPORT_SECONDS = 5.0
 PRODUCER_LINGER_SECONDS = 0.005
 
 Event = EventT[bytes]
@@ -44,7 +41,35 @@ InFlight = asyncio.Queue[list[tuple[Ticket, list[Awaitable[Any]]]]]
 
 def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
     """Build the Faust app with one agent per source topic."""
-    app = faust.App(
+    app = _faust_app(settings)
+    # Faust resumes fetching before the assignment signal's handlers finish: records wait for the marks.
+    # Closed and opened in the one handler, so the gate is never left shut without a reload under way.
+    marks_loaded = asyncio.Event()
+    settling = Settling(settings, processor)
+
+    async def reload_watermarks(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        marks_loaded.clear()
+        await settling.assigned()
+        marks_loaded.set()
+
+    app.on_partitions_assigned.connect(reload_watermarks)  # type: ignore[arg-type]  # mode's signal stubs want a sync receiver
+
+    async def report_lag() -> None:
+        consumer = app.consumer
+        await report_async(
+            settling.lag, consumer.assignment(), lambda tps: consumer.highwaters(*tps), consumer.position
+        )
+
+    app.timer(REPORT_SECONDS)(report_lag)
+    for event_type in EventType:
+        topic = app.topic(settings.topics.source(event_type), key_type=bytes, value_type=bytes)
+        agent = _Agent(app, settings, processor, settling, marks_loaded)
+        app.agent(topic, name=f"process_{event_type.value.replace('.', '_')}")(agent.run)
+    return app
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    return faust.App(
         settings.processor_group,
         **faust_broker_options(settings),
         **faust_group_options(settings),
@@ -64,48 +89,14 @@ def create_app(settings: Settings, processor: EventProcessor) -> faust.App:
         broker_commit_interval=1.0,
     )
 
-    # Faust resumes fetching before the assignment signal's handlers finish: records wait for the marks.
-    # Closed and opened in the one handler, so the gate is never left shut without a reload under way.
-    marks_loaded = asyncio.Event()
-    lag = LagTracker(processor.metrics, settings.processor_group)
-
-    async def reload_watermarks(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        marks_loaded.clear()
-        # Another worker may have moved these partitions' marks since we last looked.
-        processor.watermarks.load(await read_topic(settings, processor.watermarks.topic))
-        lag.forget()
-        marks_loaded.set()
-
-    app.on_partitions_assigned.connect(reload_watermarks)  # type: ignore[arg-type]  # mode's signal stubs want a sync receiver
-
-    async def report_lag() -> None:
-        assigned = app.consumer.assignment()
-        if not assigned:
-            return
-        try:
-            ends = await app.consumer.highwaters(*assigned)
-            positions = {(tp.topic, tp.partition): await app.consumer.position(tp) or 0 for tp in assigned}
-        except IllegalStateError:
-            # A rebalance took a partition away between the two calls: a metric must never crash the
-            # worker (it did, restarting it on every rebalance); the next report sees the new assignment.
-            return
-        lag.report({(tp.topic, tp.partition): end for tp, end in ends.items()}, positions, time.time())
-
-    app.timer(LAG_REPORT_SECONDS)(report_lag)
-    for event_type in EventType:
-        topic = app.topic(settings.topics.source(event_type), key_type=bytes, value_type=bytes)
-        agent = _Agent(app, settings, processor, lag, marks_loaded)
-        app.agent(topic, name=f"process_{event_type.value.replace('.', '_')}")(agent.run)
-    return app
-
 
 class _Agent:
     """One source topic's agent: batches in, records out, events acked by the commit rule."""
 
     def __init__(
-        self, app: faust.App, settings: Settings, processor: EventProcessor, lag: LagTracker, gate: asyncio.Event
+        self, app: faust.App, settings: Settings, processor: EventProcessor, settling: Settling, gate: asyncio.Event
     ) -> None:
-        self.app, self.settings, self.processor, self.lag, self.gate = app, settings, processor, lag, gate
+        self.app, self.settings, self.processor, self.settling, self.gate = app, settings, processor, settling, gate
 
     async def run(self, stream: StreamT[bytes]) -> None:
         ledger = CommitLedger()
@@ -130,6 +121,7 @@ class _Agent:
     ) -> list[tuple[Ticket, list[Awaitable[Any]]]]:
         records = [_record_in(event) for event in batch]
         outgoing = await self.processor.process_batch(records)
+        self.settling.processed(records)
         sent = []
         for event, record, outs in zip(batch, records, outgoing, strict=True):
             events.setdefault((record.topic, record.partition), deque()).append(event)
@@ -162,21 +154,15 @@ class _Agent:
                 in_flight.task_done()
 
     async def _write_marks(self, ledger: CommitLedger) -> None:
-        settled = ledger.settled()
-        marks = self.processor.watermarks
-        for (topic, partition), offset in settled.items():
-            marks.advance(topic, partition, offset)
-        records = marks.pending_records(settled)
+        records = self.settling.marks_to_publish(ledger)
         await asyncio.gather(*[await _send(self.app, mark) for mark in records])
-        for (topic, partition), offset in settled.items():
-            ledger.mark_written(topic, partition, offset)
+        for mark in records:
+            self.settling.mark_acknowledged(ledger, mark.key, mark.value)
 
     async def _ack_until(self, stream: StreamT[bytes], events: deque[Event], next_offset: int) -> None:
         while events and events[0].message.offset < next_offset:
             event = events.popleft()
             await stream.ack(event)
-            message = event.message
-            self.lag.processed(message.topic, message.partition, message.offset, message.timestamp)
 
 
 async def _send(app: faust.App, record: RecordOut) -> Awaitable[Any]:

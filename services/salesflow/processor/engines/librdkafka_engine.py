@@ -23,12 +23,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from salesflow.domain.records import RecordIn, RecordOut
 from salesflow.failure_policy import DRAIN_SECONDS
-from salesflow.kafka_admin import read_topic
-from salesflow.lag import LagTracker
 from salesflow.membership import EXIT_FENCED, fenced_message
 from salesflow.processor.commits import CommitLedger, Partition, Ticket
 from salesflow.processor.core import EventProcessor
 from salesflow.processor.engines.librdkafka import consumer_config, is_fatal, producer_config, record_in
+from salesflow.processor.settling import Settling
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,6 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 20_000
 COMMIT_INTERVAL_SECONDS = 0.5
 IN_FLIGHT_WAIT_SECONDS = 0.002
-LAG_REPORT_SECONDS = 5.0
 
 
 class DeliveryFailed(Exception):
@@ -51,13 +49,13 @@ class BatchEngine:
         self.settings = settings
         self.processor = processor
         self.ledger = CommitLedger()
-        self.lag = LagTracker(processor.metrics, settings.processor_group)
+        self.settling = Settling(settings, processor)
         self.stopping = False
         self.ready = False
         self._loop = asyncio.new_event_loop()  # only for the handlers' coroutines
         self.consumer = Consumer(consumer_config(settings, self._client_error))
         self.producer = Producer(producer_config(settings, self._client_error))
-        self._last_commit = self._last_lag = time.monotonic()
+        self._last_commit = time.monotonic()
 
     def run(self) -> int:
         """Process until stopped; 0 after a clean drain, 1 after a failure (nothing committed past it)."""
@@ -93,10 +91,7 @@ class BatchEngine:
         if records:
             outgoing = self._loop.run_until_complete(self.processor.process_batch(records))
             self._publish(records, outgoing)
-            # Lag is a gauge: each partition's last record of the batch is enough.
-            for record in {(r.topic, r.partition): r for r in records}.values():
-                seconds = record.timestamp_ms / 1000 if record.timestamp_ms is not None else None
-                self.lag.processed(record.topic, record.partition, record.offset, seconds)
+            self.settling.processed(records)
         self.producer.poll(0)
         while self.ledger.in_flight() > MAX_IN_FLIGHT and self.ledger.failure is None:
             self.producer.poll(0.05)  # backpressure: let the broker catch up before reading more
@@ -106,9 +101,8 @@ class BatchEngine:
         if now - self._last_commit >= COMMIT_INTERVAL_SECONDS:
             self._commit(asynchronous=True)
             self._last_commit = now
-        if now - self._last_lag >= LAG_REPORT_SECONDS:
+        if self.settling.lag.due():
             self._report_lag()
-            self._last_lag = now
 
     def _publish(self, records: list[RecordIn], outgoing: list[list[RecordOut]]) -> None:
         """Hand the batch's records to the producer, with one ticket per source partition: the batch's
@@ -168,26 +162,12 @@ class BatchEngine:
         if error is not None:
             self.ledger.failed(DeliveryFailed(f"watermark {message.key()!r}: {error}"))
             return
-        parsed = self.processor.watermarks.parse(message.key(), message.value())
-        if parsed is not None:
-            self.ledger.mark_written(*parsed)
+        self.settling.mark_acknowledged(self.ledger, message.key(), message.value())
 
     def _write_marks(self) -> None:
         """Move the watermarks of what is settled and publish them (their acks free the commits)."""
-        settled = self.ledger.settled()
-        if not settled:
-            return
-        marks = self.processor.watermarks
-        for (topic, partition), offset in settled.items():
-            marks.advance(topic, partition, offset)
-        records = marks.pending_records(settled)
-        for record in records:
+        for record in self.settling.marks_to_publish(self.ledger):
             self._produce(record, self._mark_delivered)
-        # A mark that did not move (a replay below it) is already written: nothing to wait for.
-        moved = {record.key for record in records}
-        for (topic, partition), offset in settled.items():
-            if marks.key(topic, partition) not in moved:
-                self.ledger.mark_written(topic, partition, offset)
 
     def _commit(self, *, asynchronous: bool) -> None:
         if self.ledger.failure is not None:
@@ -222,10 +202,7 @@ class BatchEngine:
         self._commit(asynchronous=False)
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Another worker may have moved these partitions' marks since we last looked.
-        marks = self.processor.watermarks
-        marks.load(self._loop.run_until_complete(read_topic(self.settings, marks.topic)))
-        self.lag.forget()
+        self._loop.run_until_complete(self.settling.assigned())
         if not self.ready:
             self.ready = True
             # The Faust engine's readiness line, so operators and tests watch for one marker.
@@ -251,7 +228,7 @@ class BatchEngine:
             if high >= 0:
                 ends[(tp.topic, tp.partition)] = high
         positions = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in self.consumer.position(assigned)}
-        self.lag.report(ends, positions, time.time())
+        self.settling.lag.report(ends, positions, time.time())
 
     def _consume_error(self, message: Message) -> bool:
         error = message.error()

@@ -29,8 +29,8 @@ from salesflow.kafka_admin import create_topics
 from salesflow.kafka_clients import client_options
 from salesflow.producer.client import event_producer
 from salesflow.settings import Settings
+from salesflow.testing.factories import T0, event_dict
 from tests.conftest import SettingsFactory
-from tests.factories import T0, make_event
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ async def seed(settings: Settings, engine: AsyncEngine, tenants: tuple[str, ...]
         for t, tenant in enumerate(tenants):
             for n, status in enumerate(STATUSES):
                 event_type = TYPES[n % 2]
-                event = make_event(event_type, tenant, offset_s=3600 * n + t, lead_id=f"lead-{n}")
+                event = event_dict(event_type, tenant, offset_s=3600 * n + t, lead_id=f"lead-{n}")
                 sent = await (await producer.send_event(event))
                 occurred = T0 + timedelta(seconds=3600 * n + t)
                 rows.append(

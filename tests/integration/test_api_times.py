@@ -26,8 +26,8 @@ from salesflow.db.schema import events
 from salesflow.domain.decoding import validate_envelope
 from salesflow.domain.events import EventType
 from salesflow.errors import DeadLetterReason, InvalidEvent
+from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory
-from tests.factories import make_event
 
 pytestmark = pytest.mark.integration
 
@@ -119,5 +119,5 @@ async def test_a_time_stored_as_infinity_before_the_limits_is_null_not_a_zoneles
 
 def test_the_time_that_became_infinity_is_refused_by_the_contract_now() -> None:
     with pytest.raises(InvalidEvent) as caught:
-        validate_envelope({**make_event(EventType.LEAD_CREATED), "time": "0001-01-01T00:00:00Z"})
+        validate_envelope({**event_dict(EventType.LEAD_CREATED), "time": "0001-01-01T00:00:00Z"})
     assert caught.value.reason == DeadLetterReason.INVALID_FIELD and caught.value.detail.startswith("time: ")

@@ -14,8 +14,8 @@ from salesflow.db.engine import create_engine
 from salesflow.domain.events import EventType
 from salesflow.producer.client import event_producer
 from salesflow.producer.envelope import encode, record_key
+from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory
-from tests.factories import make_event
 from tests.harness import wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ async def test_structured_event_with_stray_ce_headers_is_processed_from_its_valu
     await create_topics(settings)
     service_factory("worker", settings)
     service_factory("projection", settings)
-    event = make_event(EventType.LEAD_CREATED, "tenant-a", lead_id="lead-stray")
+    event = event_dict(EventType.LEAD_CREATED, "tenant-a", lead_id="lead-stray")
     stray = [
         ("content-type", b"application/cloudevents+json; charset=UTF-8"),
         ("ce_specversion", b"1.0"),
@@ -40,7 +40,7 @@ async def test_structured_event_with_stray_ce_headers_is_processed_from_its_valu
         ("ce_type", b"message.sent"),
         ("ce_tenantid", b"tenant-b"),
     ]
-    duplicate = make_event(EventType.LEAD_CREATED, "tenant-a", lead_id="lead-dup")
+    duplicate = event_dict(EventType.LEAD_CREATED, "tenant-a", lead_id="lead-dup")
     duplicated = encode(duplicate).replace(b'"tenantid":', b'"tenantid":"tenant-b","tenantid":', 1)
     topic = settings.topics.source(EventType.LEAD_CREATED)
     async with event_producer(settings) as producer:

@@ -25,8 +25,8 @@ from salesflow.domain.events import EventType
 from salesflow.kafka_admin import create_topics
 from salesflow.producer.client import event_producer
 from salesflow.settings import Settings
+from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory
-from tests.factories import make_event
 from tests.harness import ROOT, Service, settings_env, wait_for
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ class Dlq:
 
 def oversized_binary_event() -> tuple[dict[str, Any], list[tuple[str, bytes]], bytes]:
     """A valid lead.created in binary mode (ce_* headers), its payload padded past 1 KiB."""
-    event = make_event(EventType.LEAD_CREATED, "dlq-tenant", lead_id="lead-big", notes="x" * 1500)
+    event = event_dict(EventType.LEAD_CREATED, "dlq-tenant", lead_id="lead-big", notes="x" * 1500)
     headers = [(f"ce_{k}", str(v).encode()) for k, v in event.items() if k not in ("data", "datacontenttype")]
     return event, [*headers, ("content-type", b"application/json")], orjson.dumps(event["data"])
 
@@ -84,7 +84,7 @@ async def dlq(settings_factory: SettingsFactory, service_factory: Any, database_
     service_factory("projection", settings.model_copy(update={"max_event_bytes": 256 * 1024}))
     worker = service_factory("worker", settings)
     event, headers, value = oversized_binary_event()
-    missing_source = make_event(EventType.LEAD_CREATED, "dlq-tenant", lead_id="lead-bad")
+    missing_source = event_dict(EventType.LEAD_CREATED, "dlq-tenant", lead_id="lead-bad")
     del missing_source["data"]["source"]
     topic = settings.topics.source(EventType.LEAD_CREATED)
     async with event_producer(settings) as producer:

@@ -27,8 +27,8 @@ from salesflow.processor.outbound import DLQ_ORIGINAL_SHA256, DLQ_ORIGINAL_SIZE,
 from salesflow.producer.client import kafka_producer
 from salesflow.producer.envelope import encode
 from salesflow.settings import Settings
+from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory
-from tests.factories import make_event
 from tests.harness import wait_for
 
 pytestmark = pytest.mark.integration
@@ -102,10 +102,10 @@ async def test_a_record_just_under_the_broker_limit_is_dead_lettered_cut_and_the
     await create_topics(settings)
     worker = service_factory("worker", settings)
     topic = settings.topics.source(EventType.LEAD_CREATED)
-    lead = make_event(EventType.LEAD_CREATED)
+    lead = event_dict(EventType.LEAD_CREATED)
     huge_invalid = padded({**lead, "type": "lead.teleported"}, NEAR_LIMIT)  # unknown type, near the limit
-    huge_valid = padded(make_event(EventType.LEAD_CREATED), NEAR_LIMIT)
-    after = [make_event(EventType.LEAD_CREATED, lead_id=f"after-{n}") for n in range(3)]
+    huge_valid = padded(event_dict(EventType.LEAD_CREATED), NEAR_LIMIT)
+    after = [event_dict(EventType.LEAD_CREATED, lead_id=f"after-{n}") for n in range(3)]
     async with producer_for(settings) as producer:
         await (await producer.send(topic, huge_invalid, key=b"acme:huge", headers=[("trace", b"t-1")]))
         await (await producer.send(topic, huge_valid, key=b"acme:huge-valid"))
@@ -142,7 +142,7 @@ async def test_the_batch_engine_processes_under_both_group_protocols(
     await create_topics(settings)
     service_factory("worker", settings)
     service_factory("worker", settings)  # two members: the group must share the partitions
-    events = [make_event(t, lead_id=f"lead-{n}") for n in range(20) for t in EventType]
+    events = [event_dict(t, lead_id=f"lead-{n}") for n in range(20) for t in EventType]
     async with producer_for(settings) as producer:
         for event in events:
             await producer.send(settings.topics.source(EventType(event["type"])), encode(event), key=b"acme:k")
@@ -169,7 +169,7 @@ async def test_an_idle_batch_engine_hands_over_a_record_at_once_not_after_the_ba
             return bool(engine.consumer.assignment())
 
         await wait_for(assigned, timeout=60, what="the partitions assigned")
-        event = make_event(EventType.LEAD_CREATED)
+        event = event_dict(EventType.LEAD_CREATED)
         async with producer_for(settings) as producer:
             await (await producer.send(settings.topics.source(EventType.LEAD_CREATED), encode(event), key=b"a:1"))
         started = time.monotonic()

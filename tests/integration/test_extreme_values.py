@@ -32,9 +32,9 @@ from salesflow.kafka_admin import create_topics
 from salesflow.producer.client import event_producer
 from salesflow.producer.envelope import encode
 from salesflow.settings import Settings
+from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory
 from tests.extreme_events import draw_events
-from tests.factories import make_event
 from tests.harness import wait_for
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ async def test_extreme_events_end_processed_or_dead_lettered_and_the_line_keeps_
     config = settings_factory()
     await create_topics(config)
     extreme = draw_events(EXAMPLES)
-    ordinary = [make_event(EventType(e["type"]), "ordinary", lead_id=f"lead-{n}") for n, e in enumerate(extreme)]
+    ordinary = [event_dict(EventType(e["type"]), "ordinary", lead_id=f"lead-{n}") for n, e in enumerate(extreme)]
     # The contract is the oracle: what it accepts must be stored, what it refuses dead-lettered so.
     verdicts = [_verdict(encode(e), config.max_event_bytes) for e in extreme]
     assert 10 < sum(v is None for v in verdicts) < len(verdicts) - 10, "both outcomes are exercised"
@@ -69,7 +69,7 @@ async def test_extreme_events_end_processed_or_dead_lettered_and_the_line_keeps_
         await wait_for(lambda: _dead_lettered(engine, refused), timeout=60, what="the refused ones' dead letters")
         await _check_rows_and_facts(engine, [e for e, _ in accepted])
         # The projection keeps moving: events sent after all of that are projected too.
-        after = [make_event(EventType.LEAD_CREATED, "after", lead_id=f"after-{n}") for n in range(20)]
+        after = [event_dict(EventType.LEAD_CREATED, "after", lead_id=f"after-{n}") for n in range(20)]
         await _produce_interleaved(config, [], after)
         await wait_for(lambda: _processed(engine, [UUID(e["id"]) for e in after]), timeout=60, what="later events")
     finally:

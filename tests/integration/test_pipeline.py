@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from salesflow.domain.events import EventType
 from salesflow.producer.client import event_producer
 from salesflow.settings import Settings
+from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory
-from tests.factories import make_event
 from tests.harness import wait_for
 
 pytestmark = pytest.mark.integration
@@ -33,9 +33,9 @@ LEADS_PER_TENANT = 6
 INVALID: list[tuple[bytes, str]] = [
     (b"definitely not json", "not_json"),
     (b'["an", "array"]', "not_an_object"),
-    (orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.merged"}), "unknown_type"),
-    (orjson.dumps({**make_event(EventType.LEAD_CREATED), "tenantid": None}), "invalid_field"),
-    (orjson.dumps({k: v for k, v in make_event(EventType.MESSAGE_SENT).items() if k != "time"}), "missing_field"),
+    (orjson.dumps({**event_dict(EventType.LEAD_CREATED), "type": "lead.merged"}), "unknown_type"),
+    (orjson.dumps({**event_dict(EventType.LEAD_CREATED), "tenantid": None}), "invalid_field"),
+    (orjson.dumps({k: v for k, v in event_dict(EventType.MESSAGE_SENT).items() if k != "time"}), "missing_field"),
 ]
 
 
@@ -49,7 +49,7 @@ def lead_journeys() -> list[dict[str, Any]]:
             autopilot = n % 2 == 0
             t = n * 10.0
             events.append(
-                make_event(
+                event_dict(
                     EventType.LEAD_CREATED,
                     tenant,
                     t,
@@ -60,7 +60,7 @@ def lead_journeys() -> list[dict[str, Any]]:
             )
             if autopilot:
                 events.append(
-                    make_event(
+                    event_dict(
                         EventType.AUTOPILOT_ACTION_EXECUTED,
                         tenant,
                         t + 1,
@@ -71,7 +71,7 @@ def lead_journeys() -> list[dict[str, Any]]:
                     )
                 )
             events.append(
-                make_event(
+                event_dict(
                     EventType.MESSAGE_SENT,
                     tenant,
                     t + 2,
@@ -83,7 +83,7 @@ def lead_journeys() -> list[dict[str, Any]]:
             )
             for step in range(3):
                 events.append(
-                    make_event(
+                    event_dict(
                         EventType.SEQUENCE_STEP_EXECUTED,
                         tenant,
                         t + 3 + step,
@@ -258,7 +258,7 @@ async def test_producing_the_same_events_again_changes_no_fact(
 
 
 async def test_a_plain_kafka_client_can_produce_an_event(processed: AsyncEngine, pipeline_settings: Settings) -> None:
-    event = make_event(EventType.MESSAGE_SENT, "acme", lead_id="lead-kcat")
+    event = event_dict(EventType.MESSAGE_SENT, "acme", lead_id="lead-kcat")
     await asyncio.to_thread(
         subprocess.run,
         [

@@ -15,8 +15,8 @@ from salesflow.db.engine import create_engine
 from salesflow.domain.events import EventType
 from salesflow.producer.client import event_producer
 from salesflow.producer.envelope import encode
+from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory
-from tests.factories import make_event
 from tests.harness import wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,10 +26,10 @@ MAX_EVENT_BYTES = 16 * 1024
 
 def corpus() -> list[tuple[str, bytes | None, tuple[tuple[str, bytes], ...], str]]:
     """(name, value, headers, expected reason): one per class of bad input."""
-    lead = make_event(EventType.LEAD_CREATED)
-    action = make_event(EventType.AUTOPILOT_ACTION_EXECUTED)
-    message = make_event(EventType.MESSAGE_SENT)
-    step = make_event(EventType.SEQUENCE_STEP_EXECUTED)
+    lead = event_dict(EventType.LEAD_CREATED)
+    action = event_dict(EventType.AUTOPILOT_ACTION_EXECUTED)
+    message = event_dict(EventType.MESSAGE_SENT)
+    step = event_dict(EventType.SEQUENCE_STEP_EXECUTED)
     binary_headers = tuple((f"ce_{k}", str(v).encode()) for k, v in message.items() if k not in ("data",))
     return [
         ("not json", b"<xml>lead</xml>", (), "not_json"),
@@ -136,7 +136,7 @@ async def test_poison_records_are_dead_lettered_and_the_stream_goes_on(
     async with event_producer(settings) as producer:
         for round_ in range(3):  # valid events before, between and after the bad ones
             for _, value, headers, _ in bad:
-                event = make_event(EventType.LEAD_CREATED, f"tenant-{round_}", lead_id=f"lead-{len(valid)}")
+                event = event_dict(EventType.LEAD_CREATED, f"tenant-{round_}", lead_id=f"lead-{len(valid)}")
                 valid.append(event)
                 await (await producer.send_event(event))
                 topic = settings.topics.source(EventType.LEAD_CREATED)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from salesflow.domain import records as r
 from salesflow.domain.events import EventType
 from salesflow.settings import Settings
-from tests.factories import make_event
+from salesflow.testing.factories import event_dict
 from tests.harness import wait_for
 from tests.integration.projection_kit import (
     Sent,
@@ -38,14 +38,14 @@ NUL = "\x00"
 
 def bad_outcomes(tenant: str) -> list[tuple[str, dict[str, Any] | bytes, str]]:
     """(what is wrong, the outcome record, the reason it must be rejected with)."""
-    action = make_event(EventType.AUTOPILOT_ACTION_EXECUTED, tenant)
-    steps = make_event(EventType.SEQUENCE_STEP_EXECUTED, tenant)
-    nul_lead = make_event(EventType.LEAD_CREATED, tenant, lead_id=f"lead{NUL}x")
-    late = make_event(EventType.LEAD_CREATED, tenant)
+    action = event_dict(EventType.AUTOPILOT_ACTION_EXECUTED, tenant)
+    steps = event_dict(EventType.SEQUENCE_STEP_EXECUTED, tenant)
+    nul_lead = event_dict(EventType.LEAD_CREATED, tenant, lead_id=f"lead{NUL}x")
+    late = event_dict(EventType.LEAD_CREATED, tenant)
     late["time"] = "9999-12-31T23:59:59-01:00"
     money = {"action_id": "a", "action_type": "send_message", "outcome": "succeeded", "model": None}
     step = {"sequence_id": "s", "step_count": 3, "action": "email", "status": "executed", "completed": False}
-    unknown = make_event(EventType.LEAD_CREATED, tenant)
+    unknown = event_dict(EventType.LEAD_CREATED, tenant)
     return [
         ("a NUL in lead_id", outcome_of(nul_lead), "invalid_value"),
         (
@@ -68,7 +68,7 @@ def bad_outcomes(tenant: str) -> list[tuple[str, dict[str, Any] | bytes, str]]:
         ("unknown fact kind", outcome_of(unknown, facts=[fact(unknown, "horoscope")]), "malformed_outcome"),
         (
             "status beyond the check",
-            outcome_of(make_event(EventType.LEAD_CREATED, tenant), status="lost"),
+            outcome_of(event_dict(EventType.LEAD_CREATED, tenant), status="lost"),
             "invalid_value",
         ),
     ]
@@ -82,9 +82,9 @@ def tenant(settings: Settings) -> str:
 async def test_bad_records_are_rejected_with_their_bytes_and_the_rest_is_written(
     settings: Settings, engine: AsyncEngine, tenant: str
 ) -> None:
-    good = [make_event(EventType.LEAD_CREATED, tenant, n, lead_id=f"lead-{n}") for n in range(12)]
+    good = [event_dict(EventType.LEAD_CREATED, tenant, n, lead_id=f"lead-{n}") for n in range(12)]
     bad = bad_outcomes(tenant)
-    nul_payload = make_event(EventType.LEAD_CREATED, tenant, campaign=f"spring{NUL}")
+    nul_payload = event_dict(EventType.LEAD_CREATED, tenant, campaign=f"spring{NUL}")
     expected: dict[tuple[str, int, int], tuple[str, Sent]] = {}
     async with Topics(settings) as topics:
         # Good and bad interleaved in one partition, so they share batches.
@@ -129,10 +129,10 @@ async def test_bad_records_are_rejected_with_their_bytes_and_the_rest_is_written
 
 
 async def test_a_re_read_keeps_each_rejection_once(settings: Settings, engine: AsyncEngine, tenant: str) -> None:
-    event = make_event(EventType.LEAD_CREATED, tenant, lead_id=f"x{NUL}")
+    event = event_dict(EventType.LEAD_CREATED, tenant, lead_id=f"x{NUL}")
     async with Topics(settings) as topics:
         await topics.outcome(outcome_of(event))
-        await topics.outcome(outcome_of(make_event(EventType.LEAD_CREATED, tenant)))
+        await topics.outcome(outcome_of(event_dict(EventType.LEAD_CREATED, tenant)))
     async with running_projection(settings, engine):
         await wait_for(lambda: _all_rejected(engine, settings, 1), timeout=60, what="the rejection")
     # A new group reads everything again, as after a crash before the commit: nothing is added.

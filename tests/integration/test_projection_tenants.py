@@ -22,7 +22,7 @@ from salesflow.api import ApiSettings, create_app
 from salesflow.domain import records as r
 from salesflow.domain.events import EventType
 from salesflow.settings import Settings
-from tests.factories import make_event
+from salesflow.testing.factories import event_dict
 from tests.harness import wait_for
 from tests.integration.projection_kit import (
     Topics,
@@ -40,8 +40,8 @@ pytestmark = pytest.mark.integration
 def twins(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two events of different tenants, leads and payloads, with one id."""
     run = settings.topic_prefix.split(".")[0]
-    a = make_event(EventType.LEAD_CREATED, f"a-{run}", lead_id="lead-a", campaign="a-campaign")
-    b = make_event(EventType.LEAD_CREATED, f"b-{run}", lead_id="lead-b", campaign="b-campaign")
+    a = event_dict(EventType.LEAD_CREATED, f"a-{run}", lead_id="lead-a", campaign="a-campaign")
+    b = event_dict(EventType.LEAD_CREATED, f"b-{run}", lead_id="lead-b", campaign="b-campaign")
     b["id"] = a["id"]
     return a, b
 

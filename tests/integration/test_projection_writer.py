@@ -21,7 +21,7 @@ from salesflow.projection.poll_groups import Batch
 from salesflow.projection.rows import Item, outcome_rows, pending_row
 from salesflow.projection.writer import write_batch
 from salesflow.settings import Settings
-from tests.factories import make_event
+from salesflow.testing.factories import event_dict
 from tests.integration.projection_kit import event_rows, outcome_of, rows
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def tenant(settings: Settings) -> str:
 async def test_source_and_outcome_in_one_batch_make_one_final_row_with_the_payload(
     engine: AsyncEngine, tenant: str
 ) -> None:
-    event = make_event(EventType.LEAD_CREATED, tenant)
+    event = event_dict(EventType.LEAD_CREATED, tenant)
     written = await write_batch(engine, Batch.of([source(event), outcome(event, NOW)]))
     assert written.rows["events.pending"] == 1 and written.rows["events.outcome"] == 1
     assert written.rejected == []
@@ -67,7 +67,7 @@ async def test_source_and_outcome_in_one_batch_make_one_final_row_with_the_paylo
 async def test_a_pair_whose_outcome_is_older_than_the_row_only_fills_in_the_payload(
     engine: AsyncEngine, tenant: str
 ) -> None:
-    event = make_event(EventType.LEAD_CREATED, tenant)
+    event = event_dict(EventType.LEAD_CREATED, tenant)
     # The newer outcome came first, alone: a final row without a payload.
     await write_batch(engine, Batch.of([outcome(event, NOW, offset=1, attempts=2)]))
     before = (await event_rows(engine, [event["id"]]))[event["id"]]
@@ -83,7 +83,7 @@ async def test_a_pair_whose_outcome_is_older_than_the_row_only_fills_in_the_payl
 
 
 async def test_a_pair_never_replaces_a_payload_the_row_has(engine: AsyncEngine, tenant: str) -> None:
-    event = make_event(EventType.LEAD_CREATED, tenant)
+    event = event_dict(EventType.LEAD_CREATED, tenant)
     await write_batch(engine, Batch.of([source(event)]))
     changed = {**event, "data": {**event["data"], "campaign": "rewritten"}}
     await write_batch(engine, Batch.of([source(changed, offset=1), outcome(changed, NOW)]))

@@ -32,7 +32,7 @@ from salesflow.producer.envelope import encode
 from salesflow.replay.group_lag import group_lag
 from salesflow.replay.kafka_tools import kafka_tools
 from salesflow.settings import Settings
-from tests.factories import make_event
+from salesflow.testing.factories import event_dict
 from tests.harness import ROOT, Service, settings_env, wait_for
 
 RUN = uuid4().hex[:6]
@@ -73,10 +73,10 @@ def journeys() -> list[dict[str, Any]]:
     for tenant in TENANTS:
         for n in range(3):
             lead, t = f"lead-{n}", n * 10.0
-            events.append(make_event(EventType.LEAD_CREATED, tenant, t, lead_id=lead, autopilot=n % 2 == 0))
+            events.append(event_dict(EventType.LEAD_CREATED, tenant, t, lead_id=lead, autopilot=n % 2 == 0))
             if n % 2 == 0:
                 events.append(
-                    make_event(
+                    event_dict(
                         EventType.AUTOPILOT_ACTION_EXECUTED,
                         tenant,
                         t + 1,
@@ -86,10 +86,10 @@ def journeys() -> list[dict[str, Any]]:
                         value_usd=2.5,
                     )
                 )
-            events.append(make_event(EventType.MESSAGE_SENT, tenant, t + 2, lead_id=lead, message_id=f"m-{n}"))
+            events.append(event_dict(EventType.MESSAGE_SENT, tenant, t + 2, lead_id=lead, message_id=f"m-{n}"))
             for step in range(2):
                 events.append(
-                    make_event(
+                    event_dict(
                         EventType.SEQUENCE_STEP_EXECUTED,
                         tenant,
                         t + 3 + step,

@@ -34,8 +34,8 @@ from salesflow.domain.events import EventType
 from salesflow.errors import DatabaseConnectError, KafkaConnectError
 from salesflow.kafka_check import verify_connection
 from salesflow.settings import Settings
+from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory
-from tests.factories import make_event
 from tests.harness import ROOT, settings_env, wait_for
 
 pytestmark = pytest.mark.integration
@@ -183,8 +183,8 @@ def pipeline_run(secure_stack: SecureStack, secure_settings: Callable[..., Setti
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-    events = [make_event(event_type, "acme", n, lead_id=f"lead-{n}") for n, event_type in enumerate(EventType)]
-    events += [make_event(EventType.LEAD_CREATED, "globex", 10 + n, lead_id=f"lead-{n}") for n in range(4)]
+    events = [event_dict(event_type, "acme", n, lead_id=f"lead-{n}") for n, event_type in enumerate(EventType)]
+    events += [event_dict(EventType.LEAD_CREATED, "globex", 10 + n, lead_id=f"lead-{n}") for n in range(4)]
     jsonl = logs / "events.jsonl"
     jsonl.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
     try:

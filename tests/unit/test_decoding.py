@@ -9,7 +9,17 @@ from salesflow.domain.decoding import decode_event
 from salesflow.domain.events import CloudEvent, EventType, LeadCreatedV1, MessageSentV1
 from salesflow.errors import DeadLetterReason as Reason
 from salesflow.errors import InvalidEvent
-from tests.factories import ENVELOPE_REQUIRED, REQUIRED, make_event
+from salesflow.testing.factories import event_dict
+
+REQUIRED: dict[EventType, list[str]] = {
+    EventType.LEAD_CREATED: ["lead_id", "source"],
+    EventType.AUTOPILOT_ACTION_EXECUTED: ["lead_id", "action_id", "action_type", "cost_usd", "outcome"],
+    EventType.MESSAGE_SENT: ["lead_id", "message_id", "channel", "queued_at", "sent_at"],
+    EventType.SEQUENCE_STEP_EXECUTED: ["lead_id", "sequence_id", "step_index", "action", "status"],
+}
+
+ENVELOPE_REQUIRED = ["id", "source", "time", "tenantid", "data"]
+
 
 MAX = 64 * 1024
 
@@ -27,7 +37,7 @@ def reason_of(value: Any, headers: tuple[tuple[str, bytes], ...] = ()) -> Reason
 
 @pytest.mark.parametrize("event_type", list(EventType))
 def test_each_type_decodes_into_its_payload_model(event_type: EventType) -> None:
-    event = decode(make_event(event_type))
+    event = decode(event_dict(event_type))
     assert event.type is event_type
     assert event.tenant_id == "acme"
     assert event.key == "acme:lead-1"
@@ -35,14 +45,14 @@ def test_each_type_decodes_into_its_payload_model(event_type: EventType) -> None
 
 @pytest.mark.parametrize(("event_type", "field"), [(t, f) for t, fs in REQUIRED.items() for f in fs])
 def test_each_required_payload_field_is_required(event_type: EventType, field: str) -> None:
-    event = make_event(event_type)
+    event = event_dict(event_type)
     del event["data"][field]
     assert reason_of(event) is Reason.MISSING_FIELD
 
 
 @pytest.mark.parametrize("field", ENVELOPE_REQUIRED)
 def test_each_required_envelope_attribute_is_required(field: str) -> None:
-    event = make_event(EventType.LEAD_CREATED)
+    event = event_dict(EventType.LEAD_CREATED)
     del event[field]
     assert reason_of(event) is Reason.MISSING_FIELD
 
@@ -65,16 +75,16 @@ def test_each_required_envelope_attribute_is_required(field: str) -> None:
     ],
 )
 def test_ill_typed_or_out_of_range_fields_are_invalid(event_type: EventType, field: str, bad: Any) -> None:
-    event = make_event(event_type)
+    event = event_dict(event_type)
     event["data"][field] = bad
     assert reason_of(event) is Reason.INVALID_FIELD
 
 
 def test_unknown_type_and_wrong_specversion_and_bad_id() -> None:
-    assert reason_of({**make_event(EventType.LEAD_CREATED), "type": "lead.deleted"}) is Reason.UNKNOWN_TYPE
-    assert reason_of({**make_event(EventType.LEAD_CREATED), "specversion": "0.3"}) is Reason.UNSUPPORTED_SPECVERSION
-    assert reason_of({**make_event(EventType.LEAD_CREATED), "id": "not-a-uuid"}) is Reason.INVALID_FIELD
-    assert reason_of({**make_event(EventType.LEAD_CREATED), "dataschema": "v9"}) is Reason.UNSUPPORTED_SCHEMA
+    assert reason_of({**event_dict(EventType.LEAD_CREATED), "type": "lead.deleted"}) is Reason.UNKNOWN_TYPE
+    assert reason_of({**event_dict(EventType.LEAD_CREATED), "specversion": "0.3"}) is Reason.UNSUPPORTED_SPECVERSION
+    assert reason_of({**event_dict(EventType.LEAD_CREATED), "id": "not-a-uuid"}) is Reason.INVALID_FIELD
+    assert reason_of({**event_dict(EventType.LEAD_CREATED), "dataschema": "v9"}) is Reason.UNSUPPORTED_SCHEMA
 
 
 def test_bytes_that_are_not_an_event() -> None:
@@ -89,7 +99,7 @@ def test_bytes_that_are_not_an_event() -> None:
 
 
 def test_unknown_extra_fields_are_accepted_and_kept() -> None:
-    event = make_event(EventType.LEAD_CREATED, score=42)
+    event = event_dict(EventType.LEAD_CREATED, score=42)
     event["traceparent"] = "00-abc"
     decoded = decode(event)
     assert isinstance(decoded.data, LeadCreatedV1)
@@ -97,7 +107,7 @@ def test_unknown_extra_fields_are_accepted_and_kept() -> None:
 
 
 def test_invalid_event_keeps_the_event_id_when_it_can() -> None:
-    event = make_event(EventType.LEAD_CREATED, source="nowhere")
+    event = event_dict(EventType.LEAD_CREATED, source="nowhere")
     with pytest.raises(InvalidEvent) as caught:
         decode(event)
     assert caught.value.event_id == event["id"]
@@ -105,7 +115,7 @@ def test_invalid_event_keeps_the_event_id_when_it_can() -> None:
 
 
 def test_binary_mode_headers_carry_the_attributes() -> None:
-    event = make_event(EventType.MESSAGE_SENT)
+    event = event_dict(EventType.MESSAGE_SENT)
     headers = (
         *((f"ce_{k}", str(v).encode()) for k, v in event.items() if k not in ("data", "datacontenttype")),
         ("content-type", b"application/json"),
@@ -116,7 +126,7 @@ def test_binary_mode_headers_carry_the_attributes() -> None:
 
 
 def test_binary_mode_with_broken_headers_is_invalid() -> None:
-    data = orjson.dumps(make_event(EventType.MESSAGE_SENT)["data"])
+    data = orjson.dumps(event_dict(EventType.MESSAGE_SENT)["data"])
     assert reason_of(data, (("ce_id", b"x"), ("ce_type", b"message.sent"))) is Reason.INVALID_HEADERS
     assert reason_of(data, (("ce_specversion", b"\xff\xfe"),)) is Reason.INVALID_HEADERS
 
@@ -136,7 +146,7 @@ def _with_prefix(event: dict[str, Any], prefix: bytes, at: bytes = b"{") -> byte
 
 def _duplicate_inputs() -> list[tuple[str, bytes, str, str]]:
     """(name, raw bytes, the repeated key, where it is said to be)."""
-    lead = make_event(EventType.LEAD_CREATED)
+    lead = event_dict(EventType.LEAD_CREATED)
     deep = {**lead, "meta": {"a": {"b": [{"x": 1}, {"y": 2}]}}}
     return [
         ("id twice", _with_prefix(lead, f'"id":"{UUID_B}",'.encode()), "id", "the envelope"),
@@ -165,7 +175,7 @@ def test_duplicate_keys_are_rejected_naming_the_key_and_where(name: str, raw: by
 
 def test_duplicate_key_deeper_than_jiter_reads_is_found() -> None:
     nested = b"[" * 300 + b'{"k":1,"k":2}' + b"]" * 300
-    raw = _with_prefix(make_event(EventType.LEAD_CREATED), b'"deep":' + nested + b",")
+    raw = _with_prefix(event_dict(EventType.LEAD_CREATED), b'"deep":' + nested + b",")
     with pytest.raises(InvalidEvent) as caught:
         decode(raw)
     assert caught.value.reason is Reason.DUPLICATE_KEY
@@ -175,7 +185,7 @@ def test_duplicate_key_deeper_than_jiter_reads_is_found() -> None:
 
 def test_a_huge_repeated_key_gives_a_short_detail() -> None:
     big = "k" * 5000
-    raw = _with_prefix(make_event(EventType.LEAD_CREATED), f'"{big}":1,"{big}":2,'.encode())
+    raw = _with_prefix(event_dict(EventType.LEAD_CREATED), f'"{big}":1,"{big}":2,'.encode())
     with pytest.raises(InvalidEvent) as caught:
         decode(raw)
     assert caught.value.reason is Reason.DUPLICATE_KEY
@@ -196,12 +206,12 @@ def test_a_huge_repeated_key_gives_a_short_detail() -> None:
     ],
 )
 def test_lookalike_keys_that_are_distinct_are_accepted(members: bytes) -> None:
-    event = decode(_with_prefix(make_event(EventType.LEAD_CREATED), members))
+    event = decode(_with_prefix(event_dict(EventType.LEAD_CREATED), members))
     assert event.extensions
 
 
 def test_binary_mode_rejects_a_repeated_key_in_the_data_and_a_repeated_attribute_header() -> None:
-    event = make_event(EventType.MESSAGE_SENT)
+    event = event_dict(EventType.MESSAGE_SENT)
     headers = tuple((f"ce_{k}", str(v).encode()) for k, v in event.items() if k not in ("data", "datacontenttype"))
     data = orjson.dumps(event["data"])
     with pytest.raises(InvalidEvent) as caught:
@@ -238,7 +248,7 @@ def _stray_headers(event: dict[str, Any]) -> tuple[tuple[str, bytes], ...]:
     ],
 )
 def test_a_cloudevents_content_type_is_structured_mode_even_with_stray_ce_headers(name: str, value: bytes) -> None:
-    event = make_event(EventType.LEAD_CREATED)
+    event = event_dict(EventType.LEAD_CREATED)
     decoded = decode(event, (*_stray_headers(event), (name, value)))
     assert str(decoded.id) == event["id"]
     assert decoded.tenant_id == "acme"
@@ -247,14 +257,14 @@ def test_a_cloudevents_content_type_is_structured_mode_even_with_stray_ce_header
 
 def test_a_cloudevents_content_type_reads_the_value_as_the_envelope() -> None:
     # A payload mislabelled as structured is not rescued by its ce_* headers.
-    event = make_event(EventType.LEAD_CREATED)
+    event = event_dict(EventType.LEAD_CREATED)
     headers = (*_stray_headers(event)[:4], ("content-type", b"application/cloudevents+json"))
     assert reason_of(event["data"], headers) is Reason.UNSUPPORTED_SPECVERSION
 
 
 @pytest.mark.parametrize("content_type", [b"application/json", b"application/json; charset=utf-8", b"\xff", None])
 def test_another_content_type_with_ce_specversion_is_binary_mode(content_type: bytes | None) -> None:
-    event = make_event(EventType.MESSAGE_SENT)
+    event = event_dict(EventType.MESSAGE_SENT)
     headers = tuple((f"ce_{k}", str(v).encode()) for k, v in event.items() if k not in ("data", "datacontenttype"))
     if content_type is not None:
         headers = (("content-type", content_type), *headers)
@@ -264,7 +274,7 @@ def test_another_content_type_with_ce_specversion_is_binary_mode(content_type: b
 
 
 def test_the_last_content_type_header_decides() -> None:
-    event = make_event(EventType.LEAD_CREATED)
+    event = event_dict(EventType.LEAD_CREATED)
     structured_last = (("content-type", b"application/json"), ("content-type", b"application/cloudevents+json"))
     assert str(decode(event, (*_stray_headers(event), *structured_last)).id) == event["id"]
     binary_last = (structured_last[1], structured_last[0])
@@ -272,12 +282,12 @@ def test_the_last_content_type_header_decides() -> None:
 
 
 def test_ce_headers_without_specversion_under_a_plain_content_type_are_invalid() -> None:
-    data = orjson.dumps(make_event(EventType.MESSAGE_SENT)["data"])
+    data = orjson.dumps(event_dict(EventType.MESSAGE_SENT)["data"])
     headers = (("content-type", b"application/json"), ("ce_id", b"x"), ("ce_type", b"message.sent"))
     assert reason_of(data, headers) is Reason.INVALID_HEADERS
 
 
 def test_no_ce_headers_is_structured_whatever_else_the_record_carries() -> None:
-    event = make_event(EventType.LEAD_CREATED)
+    event = event_dict(EventType.LEAD_CREATED)
     decoded = decode(event, (("content-type", b"application/json"), ("traceparent", b"00-abc")))
     assert str(decoded.id) == event["id"]

@@ -21,11 +21,11 @@ from salesflow.domain.outputs import (
     derived_id,
 )
 from salesflow.handlers import analytics, attribution, commands, metrics, slo
-from tests.factories import make_event
+from salesflow.testing.factories import event_dict
 
 
 def event(event_type: EventType, **data: Any) -> CloudEvent[Any]:
-    return decode_event(orjson.dumps(make_event(event_type, **data)), max_bytes=1 << 20)
+    return decode_event(orjson.dumps(event_dict(event_type, **data)), max_bytes=1 << 20)
 
 
 async def test_lead_created_funnel_and_first_touch() -> None:

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from salesflow.domain.events import StepStatus
 from salesflow.domain.outputs import SequenceStepFact
 from salesflow.domain.records import RecordIn
-from salesflow.projection.rows import OutcomeRows, _read_typed, parse_outcome, parse_outcome_exact
-from tests.factories import T0
+from salesflow.projection.items import OutcomeRows
+from salesflow.projection.outcome_reading import parse_outcome, parse_outcome_exact, read_typed
+from salesflow.testing.factories import T0
 from tests.unit.test_projection_rows import outcome
 
 EVENT_ID = uuid4()
@@ -134,14 +135,14 @@ def exact_types(value: Any) -> Any:
 def assert_same_reading(value: bytes) -> None:
     exact = reading(parse_outcome_exact, value)
     assert reading(parse_outcome, value) == exact
-    typed = reading(_read_typed, value)
+    typed = reading(read_typed, value)
     if typed[0] == "rows":  # what the typed reading takes, the exact one takes the same way
         assert typed == exact
 
 
 def test_the_base_outcome_is_read_typed() -> None:
     value = dumps(BASE)
-    assert reading(_read_typed, value)[0] == "rows"
+    assert reading(read_typed, value)[0] == "rows"
     assert_same_reading(value)
 
 

@@ -33,7 +33,7 @@ from salesflow.processor.outbound import (
     dead_letter_record,
     record_size,
 )
-from tests.factories import make_event
+from salesflow.testing.factories import event_dict
 
 TOPICS = Topics()
 NOW = datetime(2026, 11, 24, 12, 0, 3, tzinfo=UTC)
@@ -74,7 +74,7 @@ def metric(p: EventProcessor, name: str, labels: dict[str, str] | None = None) -
 
 
 async def test_a_valid_event_becomes_one_outcome_and_its_commands() -> None:
-    event = make_event(EventType.LEAD_CREATED, autopilot=True, owner_id="user-1")
+    event = event_dict(EventType.LEAD_CREATED, autopilot=True, owner_id="user-1")
     p = processor()
     out = await process_one(p, record(orjson.dumps(event)))
     assert [o.topic for o in out] == [TOPICS.outcomes, TOPICS.autopilot_commands, TOPICS.notifications]
@@ -94,7 +94,7 @@ async def test_a_valid_event_becomes_one_outcome_and_its_commands() -> None:
 
 
 async def test_an_invalid_record_becomes_a_dead_letter_with_where_and_why() -> None:
-    bad = orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.exploded"})
+    bad = orjson.dumps({**event_dict(EventType.LEAD_CREATED), "type": "lead.exploded"})
     p = processor()
     [dead] = await process_one(p, record(bad, headers=(("trace", b"t-1"),)))
     headers = dict(dead.headers)
@@ -123,14 +123,14 @@ def flaky_registry(failures: int, exc: type[Exception]) -> tuple[HandlerRegistry
 
 async def test_a_transient_error_is_retried_until_it_succeeds() -> None:
     registry, calls = flaky_registry(2, TransientHandlerError)
-    [out] = await process_one(processor(registry, attempts=3), record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    [out] = await process_one(processor(registry, attempts=3), record(orjson.dumps(event_dict(EventType.LEAD_CREATED))))
     outcome = msgspec.json.decode(out.value or b"", type=Outcome)
     assert (outcome.status, outcome.attempts, len(calls)) == ("processed", 3, 3)
 
 
 async def test_a_transient_error_past_the_last_attempt_fails_the_event_with_the_error() -> None:
     registry, calls = flaky_registry(10, TimeoutError)
-    [out] = await process_one(processor(registry, attempts=3), record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    [out] = await process_one(processor(registry, attempts=3), record(orjson.dumps(event_dict(EventType.LEAD_CREATED))))
     outcome = msgspec.json.decode(out.value or b"", type=Outcome)
     assert (outcome.status, outcome.attempts, len(calls)) == ("failed", 3, 3)
     assert outcome.error_message == "flaky: TimeoutError: downstream said no"
@@ -139,14 +139,14 @@ async def test_a_transient_error_past_the_last_attempt_fails_the_event_with_the_
 @pytest.mark.parametrize("exc", [ValueError, KeyError])
 async def test_a_permanent_error_is_not_retried(exc: type[Exception]) -> None:
     registry, calls = flaky_registry(10, exc)
-    [out] = await process_one(processor(registry), record(orjson.dumps(make_event(EventType.LEAD_CREATED))))
+    [out] = await process_one(processor(registry), record(orjson.dumps(event_dict(EventType.LEAD_CREATED))))
     assert msgspec.json.decode(out.value or b"", type=Outcome).status == "failed" and len(calls) == 1
 
 
 async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_freshness() -> None:
     p = processor()
     [out, *_] = await process_one(
-        p, record(orjson.dumps(make_event(EventType.LEAD_CREATED)), headers=((r.REPLAY_HEADER, b"1"),))
+        p, record(orjson.dumps(event_dict(EventType.LEAD_CREATED)), headers=((r.REPLAY_HEADER, b"1"),))
     )
     assert msgspec.json.decode(out.value or b"", type=Outcome).replay is True
     assert metric(p, "salesflow_events_replayed_total", {"type": "lead.created"}) == 1
@@ -155,9 +155,9 @@ async def test_a_replayed_record_is_marked_and_counts_no_business_metric_or_fres
 
 
 async def test_dead_letters_and_failures_are_logged_with_the_events_fields(caplog: pytest.LogCaptureFixture) -> None:
-    bad = orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.exploded"})
+    bad = orjson.dumps({**event_dict(EventType.LEAD_CREATED), "type": "lead.exploded"})
     registry, _ = flaky_registry(10, ValueError)
-    event = make_event(EventType.LEAD_CREATED)
+    event = event_dict(EventType.LEAD_CREATED)
     with caplog.at_level("WARNING", logger="salesflow.processor.core"):
         await process_one(processor(), record(bad, offset=7))
         await process_one(processor(registry), record(orjson.dumps(event), offset=8))
@@ -178,8 +178,8 @@ async def test_dead_letters_and_failures_are_logged_with_the_events_fields(caplo
 
 
 async def test_a_batch_gives_each_records_outputs_in_order_and_counts_its_metrics_once() -> None:
-    bad = orjson.dumps({**make_event(EventType.LEAD_CREATED), "type": "lead.exploded"})
-    good = [orjson.dumps(make_event(EventType.LEAD_CREATED, autopilot=False)) for _ in range(2)]
+    bad = orjson.dumps({**event_dict(EventType.LEAD_CREATED), "type": "lead.exploded"})
+    good = [orjson.dumps(event_dict(EventType.LEAD_CREATED, autopilot=False)) for _ in range(2)]
     p = processor()
     out = await p.process_batch([record(good[0], offset=1), record(bad, offset=2), record(good[1], offset=3)])
     assert [[o.topic for o in outs] for outs in out] == [
@@ -222,14 +222,14 @@ async def test_an_observation_the_metrics_cannot_take_fails_its_own_event_not_th
     registry = HandlerRegistry()
     for handler in DEFAULT_REGISTRY.handlers_for(EventType.LEAD_CREATED):
         registry.register(EventType.LEAD_CREATED, name=handler.name)(handler.fn)
-    bad_event = make_event(EventType.LEAD_CREATED, autopilot=False)
+    bad_event = event_dict(EventType.LEAD_CREATED, autopilot=False)
 
     @registry.register(EventType.LEAD_CREATED, name="careless")
     async def careless(event: CloudEvent[Any]) -> list[Output]:
         return [observation] if str(event.id) == bad_event["id"] else []
 
     p = processor(registry)
-    good = [orjson.dumps(make_event(EventType.LEAD_CREATED, autopilot=False)) for _ in range(2)]
+    good = [orjson.dumps(event_dict(EventType.LEAD_CREATED, autopilot=False)) for _ in range(2)]
     out = await p.process_batch(
         [record(good[0], offset=1), record(orjson.dumps(bad_event), offset=2), record(good[1], offset=3)]
     )
@@ -279,7 +279,7 @@ async def test_a_handler_that_returns_an_invalid_fact_fails_for_that_event_with_
     """A fact checks itself as the handler makes it: a value its column cannot hold fails that handler
     for that event, with the reason, and never reaches the projection; the other events go on."""
     registry = HandlerRegistry()
-    bad_event = make_event(EventType.LEAD_CREATED, autopilot=False)
+    bad_event = event_dict(EventType.LEAD_CREATED, autopilot=False)
 
     @registry.register(EventType.LEAD_CREATED, name="careless")
     async def careless(event: CloudEvent[Any]) -> list[Output]:
@@ -288,7 +288,7 @@ async def test_a_handler_that_returns_an_invalid_fact_fails_for_that_event_with_
         return [AttributionTouch(**(values | bend if str(event.id) == bad_event["id"] else values))]
 
     p = processor(registry)
-    good = orjson.dumps(make_event(EventType.LEAD_CREATED, autopilot=False))
+    good = orjson.dumps(event_dict(EventType.LEAD_CREATED, autopilot=False))
     out = await p.process_batch([record(orjson.dumps(bad_event), offset=1), record(good, offset=2)])
     outcomes = [msgspec.json.decode(outs[0].value or b"", type=Outcome) for outs in out]
     assert [o.status for o in outcomes] == ["failed", "processed"]
@@ -308,7 +308,7 @@ async def test_a_handler_that_returns_an_invalid_fact_fails_for_that_event_with_
 def test_a_fact_refuses_a_number_its_column_cannot_hold(fact: dict[str, Any], error: str) -> None:
     with pytest.raises(ValueError, match=re.escape(error)):
         AIActionFact(
-            event_id=UUID(make_event(EventType.AUTOPILOT_ACTION_EXECUTED)["id"]),
+            event_id=UUID(event_dict(EventType.AUTOPILOT_ACTION_EXECUTED)["id"]),
             tenant_id="acme",
             lead_id="l",
             occurred_at=NOW,
@@ -358,7 +358,7 @@ async def test_a_handler_that_waits_goes_on_under_the_loop_and_the_order_holds(f
     it, in registration order, with the same retries, and the records around it are not held up."""
     registry, calls = waiting_registry(fail_once)
     p = processor(registry, attempts=3)
-    values = [orjson.dumps(make_event(EventType.LEAD_CREATED)) for _ in range(3)]
+    values = [orjson.dumps(event_dict(EventType.LEAD_CREATED)) for _ in range(3)]
     out = await p.process_batch([record(v, offset=n) for n, v in enumerate(values)])
     outcomes = [msgspec.json.decode(outs[0].value or b"", type=Outcome) for outs in out]
     assert [o.status for o in outcomes] == ["processed"] * 3

@@ -16,7 +16,7 @@ from salesflow.domain.records import RecordIn
 from salesflow.errors import InvalidEvent
 from salesflow.producer.envelope import encode
 from salesflow.projection.rows import PendingRow, pending_row
-from tests.factories import make_event
+from salesflow.testing.factories import event_dict
 
 LIMIT = 256 * 1024
 
@@ -30,7 +30,7 @@ def splice(value: bytes, member: bytes, at: bytes = b"{") -> bytes:
     return value[:where] + member + value[where:]
 
 
-LEAD = encode(make_event(EventType.LEAD_CREATED, "acme"))
+LEAD = encode(event_dict(EventType.LEAD_CREATED, "acme"))
 REPEATS = {
     "id": splice(LEAD, b'"id":"00000000-0000-4000-8000-0000000000d5",'),
     "tenantid": splice(LEAD, b'"tenantid":"someone-else",'),
@@ -75,7 +75,7 @@ def binary(event: dict[str, Any], data: bytes) -> RecordIn:
 
 
 def test_a_binary_record_with_a_repeated_key_in_its_value_is_no_pending_row() -> None:
-    event = make_event(EventType.LEAD_CREATED, "acme")
+    event = event_dict(EventType.LEAD_CREATED, "acme")
     data = orjson.dumps(event["data"])
     assert isinstance(pending_row(binary(event, data), LIMIT), PendingRow)
     repeated = splice(data, b'"lead_id":"lead-x",')
@@ -85,7 +85,7 @@ def test_a_binary_record_with_a_repeated_key_in_its_value_is_no_pending_row() ->
 
 
 def test_a_binary_records_payload_is_its_attributes_and_its_value() -> None:
-    event = make_event(EventType.LEAD_CREATED, "acme")
+    event = event_dict(EventType.LEAD_CREATED, "acme")
     data = orjson.dumps(event["data"], option=orjson.OPT_INDENT_2)
     parsed = pending_row(binary(event, data), LIMIT)
     assert isinstance(parsed, PendingRow)
@@ -102,7 +102,7 @@ def test_a_binary_records_payload_is_its_attributes_and_its_value() -> None:
         b'"text"',
         b"{",
         b"\xff\xfe",
-        encode(make_event(EventType.LEAD_CREATED, "acme")).replace(b'"data":{', b'"data":[{'),
+        encode(event_dict(EventType.LEAD_CREATED, "acme")).replace(b'"data":{', b'"data":[{'),
     ],
     ids=["array", "string", "truncated", "not UTF-8", "data not an object"],
 )

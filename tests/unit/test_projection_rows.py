@@ -34,7 +34,7 @@ from salesflow.projection.rows import (
     outcome_rows,
     pending_row,
 )
-from tests.factories import T0, make_event
+from salesflow.testing.factories import T0, event_dict
 
 EVENT_ID = uuid4()
 
@@ -146,7 +146,7 @@ def test_a_facts_unknown_keys_are_dropped_and_missing_ones_are_null() -> None:
 
 
 def test_a_source_record_is_a_pending_row_and_a_broken_one_none() -> None:
-    event = make_event(EventType.LEAD_CREATED, "acme")
+    event = event_dict(EventType.LEAD_CREATED, "acme")
     parsed = pending_row(record(encode(event), topic="salesflow.leads.v1", offset=4), max_bytes=10_000)
     assert isinstance(parsed, PendingRow)
     assert (str(parsed.event_id), parsed.tenant_id) == (event["id"], "acme")
@@ -159,7 +159,7 @@ def test_a_source_record_is_a_pending_row_and_a_broken_one_none() -> None:
 
 
 def test_a_binary_mode_record_is_a_pending_row_with_its_envelope_as_payload() -> None:
-    event = make_event(EventType.MESSAGE_SENT, "acme")
+    event = event_dict(EventType.MESSAGE_SENT, "acme")
     headers = tuple((f"ce_{k}", str(v).encode()) for k, v in event.items() if k != "data")
     parsed = pending_row(record(orjson.dumps(event["data"]), headers=headers), max_bytes=10_000)
     assert isinstance(parsed, PendingRow) and parsed.tenant_id == "acme"
@@ -186,7 +186,7 @@ def test_a_binary_mode_record_is_a_pending_row_with_its_envelope_as_payload() ->
     ids=repr,
 )
 def test_a_source_record_that_fails_the_cheap_read_is_no_pending_row(change: dict[str, Any]) -> None:
-    event = {**make_event(EventType.LEAD_CREATED, "acme"), **change}
+    event = {**event_dict(EventType.LEAD_CREATED, "acme"), **change}
     assert pending_row(record(orjson.dumps(event)), max_bytes=10_000) is None
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from salesflow.domain.events import EventType
 from salesflow.domain.schemas import all_schemas, render
-from tests.factories import make_event
+from salesflow.testing.factories import event_dict
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -26,10 +26,10 @@ def test_schema_files_match_the_models() -> None:
 @pytest.mark.parametrize("event_type", list(EventType))
 def test_schemas_accept_valid_events_and_reject_broken_ones(event_type: EventType) -> None:
     schema = json.loads((SCHEMAS / event_type.value / "v1.json").read_text())
-    event = make_event(event_type, extra_field="kept")
+    event = event_dict(event_type, extra_field="kept")
     jsonschema.validate(event, schema)
     del event["data"]["lead_id"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(event, schema)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**make_event(event_type), "type": "something.else"}, schema)
+        jsonschema.validate({**event_dict(event_type), "type": "something.else"}, schema)

@@ -7,7 +7,7 @@ validates a record, so an override the contract refuses raises ``InvalidEvent``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,7 +27,14 @@ T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ENVELOPE_FIELDS = frozenset({"id", "tenantid", "time", "requestid", "dataschema", "datacontenttype"})
 
 PAYLOADS: dict[EventType, dict[str, Any]] = {
-    EventType.LEAD_CREATED: {"lead_id": "lead-1", "source": "web_form", "campaign": "spring", "channel": "email"},
+    EventType.LEAD_CREATED: {
+        "lead_id": "lead-1",
+        "source": "web_form",
+        "campaign": "spring",
+        "channel": "email",
+        "owner_id": "user-1",
+        "autopilot": True,
+    },
     EventType.AUTOPILOT_ACTION_EXECUTED: {
         "lead_id": "lead-1",
         "action_id": "act-1",
@@ -44,11 +51,13 @@ PAYLOADS: dict[EventType, dict[str, Any]] = {
         "channel": "whatsapp",
         "queued_at": "2026-11-24T11:59:30Z",
         "sent_at": "2026-11-24T12:00:00Z",
+        "sequence_id": "seq-1",
+        "autopilot_action_id": "act-1",
     },
     EventType.SEQUENCE_STEP_EXECUTED: {
         "lead_id": "lead-1",
         "sequence_id": "seq-1",
-        "step_index": 0,
+        "step_index": 2,
         "step_count": 3,
         "action": "email",
         "status": "executed",
@@ -56,11 +65,13 @@ PAYLOADS: dict[EventType, dict[str, Any]] = {
 }
 
 
-def event_dict(event_type: EventType, **overrides: Any) -> dict[str, Any]:
-    """The event as the JSON object a producer sends (for tests that publish it)."""
+def event_dict(event_type: EventType, tenant: str = "acme", offset_s: float = 0, **overrides: Any) -> dict[str, Any]:
+    """The event as the JSON object a producer sends (for tests that publish it): of ``tenant``, at
+    ``offset_s`` seconds after ``T0``, unless the overrides name ``tenantid`` or ``time``."""
     attributes = {k: v for k, v in overrides.items() if k in ENVELOPE_FIELDS}
     data = {**PAYLOADS[event_type], **{k: v for k, v in overrides.items() if k not in ENVELOPE_FIELDS}}
-    raw = envelope(event_type, str(attributes.pop("tenantid", "acme")), data, event_id=uuid4(), time=T0)
+    tenant = str(attributes.pop("tenantid", tenant))
+    raw = envelope(event_type, tenant, data, event_id=uuid4(), time=T0 + timedelta(seconds=offset_s))
     for name, value in attributes.items():
         raw[name] = (
             str(value) if isinstance(value, UUID) else value.isoformat() if isinstance(value, datetime) else value

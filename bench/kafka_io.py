@@ -17,9 +17,8 @@ from confluent_kafka import TopicPartition as ConfluentPartition
 from salesflow.domain.decoding import decode_event
 from salesflow.domain.events import EventType
 from salesflow.errors import InvalidEvent
-from salesflow.kafka_clients import client_options, librdkafka_options
+from salesflow.kafka_clients import aiokafka_producer, client_options, librdkafka_options
 from salesflow.processor.engines.librdkafka import record_in
-from salesflow.producer.client import kafka_producer
 from salesflow.producer.demo import DemoGenerator
 from salesflow.producer.envelope import encode, record_key
 from salesflow.settings import Settings
@@ -39,7 +38,7 @@ class Loaded:
 
 async def preload(settings: Settings, count: int, seed: int = 7) -> Loaded:
     """Put ``count`` demo events (the realistic mix of the four types) on the source topics."""
-    producer = kafka_producer(settings, linger_ms=20, max_batch_size=256 * 1024)
+    producer = aiokafka_producer(settings, linger_ms=20, max_batch_size=256 * 1024)
     await producer.start()
     size = 0
     try:
@@ -190,7 +189,7 @@ async def count_until(
 
 async def copy_records(settings: Settings, records: list[Any], topic_of: dict[str, str]) -> None:
     """Re-publish records (same key, value, headers and partition) on other topics."""
-    producer = kafka_producer(settings, linger_ms=20, max_batch_size=256 * 1024)
+    producer = aiokafka_producer(settings, linger_ms=20, max_batch_size=256 * 1024)
     await producer.start()
     try:
         pending = []

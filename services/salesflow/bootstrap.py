@@ -9,13 +9,15 @@ it when the block ends, so no command creates or disposes a client itself.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow import gc_policy, logs, membership
@@ -24,18 +26,28 @@ from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.handlers.injection import Resources, bind
 from salesflow.handlers.plugins import load_handlers
-from salesflow.kafka_clients import aiokafka_group_options, client_options
+from salesflow.kafka_clients import aiokafka_group_options, aiokafka_producer, client_options
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.core import EventProcessor
 from salesflow.processor.watermarks import ReplayWatermarks
 from salesflow.producer.client import EventProducer
-from salesflow.producer.client import kafka_producer as build_kafka_producer
 from salesflow.projection.service import Projection
 from salesflow.replay.republish import Replayer
 from salesflow.settings import Settings
 
 if TYPE_CHECKING:
     import faust  # imported by the worker's functions only: the API and the CLI never load Faust
+
+    from salesflow.outbox.outbox_settings import OutboxSettings
+
+
+def start_tracing(service: str, registry: CollectorRegistry | None = None) -> bool:
+    """Tracing for this process, from the standard ``OTEL_*`` environment (``tracing.setup``): off,
+    and nothing of OpenTelemetry loaded, unless an exporter is configured. Counts malformed trace
+    contexts on ``registry``."""
+    from salesflow.tracing.setup import configure_from_env
+
+    return configure_from_env(service, registry)
 
 
 def build_processor(
@@ -84,6 +96,7 @@ def run_batch_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
     load_handlers(settings, registry)
     metrics = PipelineMetrics()
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
+    start_tracing("salesflow-worker", metrics.registry)
     engine = BatchEngine(settings, build_processor(settings, metrics, registry))
     gc_policy.tune_for_batches()
     code = engine.run()
@@ -104,6 +117,7 @@ def run_faust_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
     membership.exit_when_fenced(settings, "worker")
     app, metrics = build_worker_app(settings, registry)
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
+    start_tracing("salesflow-worker", metrics.registry)
     worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True, override_logging=False)
     worker.spinner = None  # a terminal spinner has no place in structured logs (and hides "Ready")
     gc_policy.tune_for_batches()
@@ -134,6 +148,7 @@ def run_projection(settings: Settings) -> None:
     membership.exit_when_fenced(settings, "projection")
     metrics = PipelineMetrics()
     start_http_server(settings.projection_metrics_port, registry=metrics.registry)
+    start_tracing("salesflow-projection", metrics.registry)
 
     async def main() -> None:
         engine = create_engine(settings.database_url)
@@ -166,7 +181,7 @@ async def database(settings: Settings, *, pool_size: int = 5) -> AsyncIterator[A
 async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     """The idempotent ``acks=all`` producer, started; stopped when the block ends, and also when it
     fails to start (or is cancelled while starting), so no half-open client is left behind."""
-    producer = build_kafka_producer(settings)
+    producer = aiokafka_producer(settings)
     try:
         await producer.start()
         yield producer
@@ -186,3 +201,49 @@ async def replayer(settings: Settings) -> AsyncIterator[Replayer]:
     """A started producer that re-publishes events' original records with the replay header."""
     async with kafka_producer(settings) as producer:
         yield Replayer(settings, producer)
+
+
+RELAY_LOG = logging.getLogger("salesflow.outbox.relay")
+RELAY_EXIT_FAILED = 1  # a permanent error: the relay logged one line saying why
+
+
+def run_relay(settings: Settings, config: OutboxSettings) -> None:
+    """Run one relay until SIGTERM/SIGINT: it finishes the batch in hand (deleting what was
+    acknowledged), releases the leader lock and exits. A permanent error (the metrics port taken, the
+    outbox table missing, a privilege revoked, Kafka refusing the relay) ends it with one error line
+    and exit status 1."""
+    from salesflow.outbox.relay import Relay, RelayFailed  # only the relay's process needs these
+    from salesflow.outbox.relay_metrics import OutboxMetrics
+
+    logs.configure(settings.log_level, settings.log_format)
+    metrics = OutboxMetrics()
+    try:
+        server, _ = start_http_server(config.metrics_port, registry=metrics.registry)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        _stop_relay(
+            f"outbox relay stopped: the metrics port {config.metrics_port} is in use "
+            "(SALESFLOW_OUTBOX_METRICS_PORT); give each relay on this host a port of its own, or 0 for any free one"
+        )
+
+    start_tracing("salesflow-outbox-relay", metrics.registry)
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        RELAY_LOG.info("outbox relay: started, metrics on port %d, standing by for the leader lock", server.server_port)
+        await Relay(settings, config, metrics, stopping).run()
+        RELAY_LOG.info("outbox relay: stopped")
+
+    try:
+        asyncio.run(main())
+    except RelayFailed as exc:
+        _stop_relay(str(exc))
+
+
+def _stop_relay(reason: str) -> NoReturn:
+    RELAY_LOG.error("%s", reason)
+    raise SystemExit(RELAY_EXIT_FAILED)

@@ -11,6 +11,8 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+
 from salesflow.errors import ConfigurationError
 from salesflow.settings import Settings
 
@@ -196,3 +198,16 @@ def faust_group_options(settings: Settings) -> dict[str, Any]:
     if settings.instance_id:
         options["consumer_group_instance_id"] = settings.instance_id
     return options
+
+
+def aiokafka_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """An idempotent producer, not started: acks from all in-sync replicas, no duplicates on its own
+    retries. ``bootstrap.kafka_producer`` starts and stops one around a block."""
+    options: dict[str, Any] = {
+        **client_options(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "compression_type": None,
+    }
+    return AIOKafkaProducer(**{**options, **overrides})

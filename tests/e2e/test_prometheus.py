@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from salesflow.bootstrap import event_producer
 from salesflow.domain.events import EventType
 from salesflow.kafka_admin import create_topics
-from salesflow.producer.client import event_producer
 from salesflow.producer.demo import DemoGenerator, invalid_records
 from salesflow.producer.envelope import envelope
 from salesflow.settings import Settings

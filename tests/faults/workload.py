@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from salesflow.domain.events import EventType
-from salesflow.producer.client import kafka_producer
+from salesflow.kafka_clients import aiokafka_producer
 from salesflow.producer.demo import DemoGenerator
 from salesflow.producer.envelope import encode, record_key
 from salesflow.settings import Settings
@@ -53,7 +53,7 @@ class Workload:
 
     async def run(self) -> None:
         """Produce ``count`` events at ``rate`` per second; sends that fail stay unacknowledged."""
-        producer = kafka_producer(self.settings, request_timeout_ms=10_000, retry_backoff_ms=200)
+        producer = aiokafka_producer(self.settings, request_timeout_ms=10_000, retry_backoff_ms=200)
         await producer.start()
         started = time.monotonic()
         pending: list[tuple[str, asyncio.Future[Any]]] = []

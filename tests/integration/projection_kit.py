@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow import bootstrap
 from salesflow.domain.events import EventType
-from salesflow.kafka_clients import client_options
+from salesflow.kafka_clients import aiokafka_producer, client_options
 from salesflow.metrics import PipelineMetrics
-from salesflow.producer.client import kafka_producer
 from salesflow.producer.envelope import encode
 from salesflow.projection.service import Projection
 from salesflow.settings import Settings
@@ -67,7 +66,7 @@ class Topics:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.producer = kafka_producer(settings)
+        self.producer = aiokafka_producer(settings)
 
     async def __aenter__(self) -> Topics:
         await self.producer.start()

@@ -10,9 +10,9 @@ from uuid import UUID
 import pytest
 from sqlalchemy import text
 
+from salesflow.bootstrap import event_producer
 from salesflow.db.engine import create_engine
 from salesflow.domain.events import EventType
-from salesflow.producer.client import event_producer
 from salesflow.producer.envelope import encode, record_key
 from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory

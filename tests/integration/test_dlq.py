@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from salesflow.bootstrap import event_producer
 from salesflow.domain.events import EventType
 from salesflow.kafka_admin import create_topics
-from salesflow.producer.client import event_producer
 from salesflow.settings import Settings
 from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory

@@ -20,11 +20,10 @@ from salesflow.domain import records as r
 from salesflow.domain.events import EventType
 from salesflow.domain.outcome import Outcome
 from salesflow.kafka_admin import create_topics, read_topic
-from salesflow.kafka_clients import client_options
+from salesflow.kafka_clients import aiokafka_producer, client_options
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.engines.librdkafka_engine import BatchEngine
 from salesflow.processor.outbound import DLQ_ORIGINAL_SHA256, DLQ_ORIGINAL_SIZE, DLQ_TRUNCATED
-from salesflow.producer.client import kafka_producer
 from salesflow.producer.envelope import encode
 from salesflow.settings import Settings
 from salesflow.testing.factories import event_dict
@@ -55,7 +54,7 @@ def padded(event: dict[str, Any], size: int) -> bytes:
 @asynccontextmanager
 async def producer_for(settings: Settings) -> AsyncIterator[Any]:
     # The project's producer, allowed a request as large as the broker takes.
-    producer = kafka_producer(settings, max_request_size=1_048_576 + 1024)
+    producer = aiokafka_producer(settings, max_request_size=1_048_576 + 1024)
     await producer.start()
     try:
         yield producer

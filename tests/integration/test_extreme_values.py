@@ -24,12 +24,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from salesflow.bootstrap import event_producer
 from salesflow.db.engine import create_engine
 from salesflow.domain.decoding import decode_event
 from salesflow.domain.events import EventType
 from salesflow.errors import InvalidEvent
 from salesflow.kafka_admin import create_topics
-from salesflow.producer.client import event_producer
 from salesflow.producer.envelope import encode
 from salesflow.settings import Settings
 from salesflow.testing.factories import event_dict

@@ -34,10 +34,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from salesflow.bootstrap import event_producer
 from salesflow.db.engine import create_engine
 from salesflow.domain.events import EventType
 from salesflow.kafka_admin import create_topics, read_topic
-from salesflow.producer.client import event_producer
 from salesflow.replay.group_lag import group_lag
 from salesflow.replay.kafka_tools import kafka_tools
 from salesflow.settings import Settings

@@ -28,7 +28,7 @@ from tests.integration.test_outbox_kit import Relay, Relays, commit_events, outb
 
 pytestmark = pytest.mark.integration
 
-FAILED = 1  # outbox.service.EXIT_FAILED
+FAILED = 1  # bootstrap.RELAY_EXIT_FAILED
 
 
 async def exited(relay: Relay, timeout: float = 60) -> int:

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from salesflow.bootstrap import event_producer
 from salesflow.domain.events import EventType
-from salesflow.producer.client import event_producer
 from salesflow.settings import Settings
 from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from salesflow.bootstrap import event_producer
 from salesflow.db.engine import create_engine
 from salesflow.domain.events import EventType
-from salesflow.producer.client import event_producer
 from salesflow.producer.envelope import encode
 from salesflow.testing.factories import event_dict
 from tests.conftest import SettingsFactory

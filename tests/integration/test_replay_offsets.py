@@ -21,8 +21,7 @@ from aiokafka.structs import TopicPartition
 
 from salesflow.devstack import CONSUMER_GROUP_COMMAND, kafka_tool
 from salesflow.domain.events import EventType
-from salesflow.kafka_clients import client_options
-from salesflow.producer.client import kafka_producer
+from salesflow.kafka_clients import aiokafka_producer, client_options
 from salesflow.replay import targets
 from salesflow.replay.group_lag import group_lag
 from salesflow.replay.kafka_tools import commit_group_offsets
@@ -66,7 +65,7 @@ async def world(settings_factory: SettingsFactory) -> AsyncIterator[World]:
         settings.topics.source(EventType.MESSAGE_SENT),
         int(time.time() * 1000) - 10 * HOUR_MS,
     )
-    producer = kafka_producer(settings)
+    producer = aiokafka_producer(settings)
     await producer.start()
     try:
         for topic, counts in ((found.a, A_COUNTS), (found.b, B_COUNTS)):

@@ -21,9 +21,9 @@ from uuid import UUID
 import orjson
 import pytest
 
+from salesflow.bootstrap import event_producer
 from salesflow.domain.events import EventType
 from salesflow.kafka_admin import create_topics
-from salesflow.producer.client import event_producer
 from tests.conftest import SettingsFactory
 from tests.integration.test_replay_scenario import (
     BrokenWorker,

@@ -42,7 +42,7 @@ def demo(
         up(echo=lambda m: console.print(m))
         os.environ.update(env_exports())
     from salesflow.db import migrate
-    from salesflow.kafka_admin import create_topics
+    from salesflow.kafka_admin import create_topics, wait_for_leaders
 
     config = settings()
     console.rule("topics and migrations")
@@ -50,8 +50,10 @@ def demo(
     console.print(f"topics: {len(plan.created)} created, {len(plan.existing)} already there")
     migrate.upgrade(config.database_url)
     console.print("database migrated to head")
-    # New topics take a moment to get leaders; producing before that only earns retries and warnings.
-    run(_wait_for_leaders(config, timeout=60))
+    leaderless = run(wait_for_leaders(config, timeout=60))
+    if leaderless:
+        console.print(f"[red]no leader after 60s for: {', '.join(leaderless)}[/red]")
+        raise typer.Exit(1)
     console.print("every partition has a leader")
 
     logs = Path(os.environ.get("SALESFLOW_STACK_DIR", ".stack")) / "logs"
@@ -98,41 +100,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
-
-
-async def _wait_for_leaders(config: Settings, timeout: float) -> None:
-    """Every partition has a leader that answers for it: the metadata names a leader a moment before
-    that broker serves the partition, so its log end offset is asked for too (a leader-only request)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from salesflow.kafka_clients import client_options
-
-    admin = AIOKafkaAdminClient(**client_options(config))
-    consumer = AIOKafkaConsumer(**client_options(config), enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            described = await admin.describe_topics(config.topics.all)
-            leaderless = [t["topic"] for t in described if not _has_leaders(t)]
-            if not leaderless:
-                partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-                await asyncio.wait_for(consumer.end_offsets(partitions), max(deadline - time.monotonic(), 1))
-                return
-            if time.monotonic() > deadline:
-                console.print(f"[red]no leader after {timeout:.0f}s for: {', '.join(leaderless)}[/red]")
-                raise typer.Exit(1)
-            await asyncio.sleep(0.2)
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-def _has_leaders(topic: dict[str, Any]) -> bool:
-    partitions = topic["partitions"]
-    return topic["error_code"] == 0 and bool(partitions) and all(p["leader"] >= 0 for p in partitions)
 
 
 async def _send_invalid(config: Settings, count: int) -> list[Position]:

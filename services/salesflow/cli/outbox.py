@@ -33,7 +33,7 @@ def migrate_command(database_url: str | None = DATABASE_URL, revision: str = typ
 @outbox_app.command("relay")
 def relay_command(database_url: str | None = DATABASE_URL) -> None:
     """Publish committed outbox rows to Kafka in order; several may run, one leads (SALESFLOW_OUTBOX_*)."""
-    from salesflow.outbox.service import run_relay
+    from salesflow.bootstrap import run_relay
 
     config = OutboxSettings()
     if database_url:

@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from salesflow.domain.topics import Topics
-from salesflow.outbox.bus import outbox_row
+from salesflow.kafka_clients import aiokafka_producer
+from salesflow.outbox.bus import OutboxRow, traced_row
 from salesflow.outbox.bus_errors import PublishFailed, PublishTimeout
-from salesflow.producer.client import kafka_producer
 from salesflow.producer.typed_events import ProducerEvent
 from salesflow.settings import Settings
 
@@ -31,7 +31,10 @@ class DirectEventBus:
 
     async def publish(self, event: ProducerEvent, *, request_id: str | None = None) -> None:
         """Send ``event`` and return once the broker acknowledged it; ``PublishFailed`` otherwise."""
-        row = outbox_row(event, self._topics, request_id)
+        with traced_row(event, self._topics, request_id) as row:
+            await self._send(event, row)
+
+    async def _send(self, event: ProducerEvent, row: OutboxRow) -> None:
         headers = [(name, value.encode()) for name, value in row.headers]
         event_id = str(event.event_id)
         try:
@@ -47,7 +50,7 @@ class DirectEventBus:
 @asynccontextmanager
 async def direct_event_bus(settings: Settings, timeout: float = 10.0) -> AsyncIterator[DirectEventBus]:
     """A started ``DirectEventBus`` for ``settings`` (its producer is stopped on exit)."""
-    producer = kafka_producer(settings, request_timeout_ms=int(timeout * 1000))
+    producer = aiokafka_producer(settings, request_timeout_ms=int(timeout * 1000))
     try:
         async with asyncio.timeout(timeout):
             await producer.start()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +11,8 @@ from aiokafka import AIOKafkaProducer
 
 from salesflow.domain.events import EventType
 from salesflow.domain.topics import Topics
-from salesflow.kafka_clients import client_options
 from salesflow.producer.envelope import encode, record_key
-from salesflow.settings import Settings
+from salesflow.tracing.propagation import current_carrier, into_binary_headers, into_envelope
 
 
 @dataclass
@@ -31,15 +29,22 @@ class EventProducer:
         self.topics = topics
 
     async def send_event(self, event: dict[str, Any]) -> asyncio.Future[Any]:
-        """Queue one structured-mode event on its type's topic; await the result for the broker's ack."""
+        """Queue one structured-mode event on its type's topic; await the result for the broker's ack.
+        The current trace context goes along as its ``traceparent`` unless the event has its own."""
         topic = self.topics.source(EventType(event["type"]))
+        carrier = current_carrier()
+        if carrier:
+            event = into_envelope(dict(event), carrier)
         sent: asyncio.Future[Any] = await self._producer.send(topic, encode(event), key=record_key(event))
         return sent
 
     async def send_raw(
         self, topic: str, value: bytes | None, key: bytes | None = None, headers: Iterable[tuple[str, bytes]] = ()
     ) -> asyncio.Future[Any]:
-        sent: asyncio.Future[Any] = await self._producer.send(topic, value, key=key, headers=list(headers) or None)
+        headers = list(headers)
+        if any(name == "ce_specversion" for name, _ in headers):  # binary mode: ce_traceparent
+            headers = into_binary_headers(headers, current_carrier())
+        sent: asyncio.Future[Any] = await self._producer.send(topic, value, key=key, headers=headers or None)
         return sent
 
     async def send_all(self, events: Iterable[dict[str, Any]]) -> SendReport:
@@ -60,25 +65,3 @@ async def collect(pending: list[tuple[str, asyncio.Future[Any]]]) -> SendReport:
         else:
             report.acknowledged.append(event_id)
     return report
-
-
-def kafka_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
-    """An idempotent producer: acks from all in-sync replicas, no duplicates on its own retries."""
-    options: dict[str, Any] = {
-        **client_options(settings),
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": 5,
-        "compression_type": None,
-    }
-    return AIOKafkaProducer(**{**options, **overrides})
-
-
-@asynccontextmanager
-async def event_producer(settings: Settings) -> AsyncIterator[EventProducer]:
-    producer = kafka_producer(settings)
-    await producer.start()
-    try:
-        yield EventProducer(producer, settings.topics)
-    finally:
-        await producer.stop()

@@ -20,6 +20,7 @@ from aiokafka.errors import for_code
 from aiokafka.structs import TopicPartition
 
 from salesflow.errors import GroupHasLiveMembers, InvalidResetRequest
+from salesflow.kafka_admin import admin_client, plain_consumer
 from salesflow.kafka_clients import client_options
 from salesflow.replay.targets import TopicScope
 from salesflow.settings import Settings
@@ -131,17 +132,8 @@ class KafkaTools:
 
 @asynccontextmanager
 async def kafka_tools(settings: Settings) -> AsyncIterator[KafkaTools]:
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
-    await admin.start()
-    try:
-        await consumer.start()
-        try:
-            yield KafkaTools(settings, admin, consumer)
-        finally:
-            await consumer.stop()
-    finally:
-        await admin.close()
+    async with admin_client(settings) as admin, plain_consumer(settings) as consumer:
+        yield KafkaTools(settings, admin, consumer)
 
 
 async def commit_group_offsets(settings: Settings, group: str, offsets: Mapping[TopicPartition, int]) -> None:

@@ -7,7 +7,7 @@ and ``absent`` can tell.
 
 from __future__ import annotations
 
-from salesflow.outbox.alerts import outbox_backlog_old
+from salesflow.slo.outbox_alerts import outbox_backlog_old
 from salesflow.slo.rules import Group, Rule
 from salesflow.slo.spec import Job, Spec
 

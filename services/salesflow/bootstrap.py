@@ -82,14 +82,14 @@ def run_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY)
     """Run the worker with the configured engine (README "Engines") until SIGTERM/SIGINT: it stops
     reading, delivers and commits what is in flight, and exits."""
     if settings.worker_engine == "batch":
-        run_batch_worker(settings, registry)
+        run_librdkafka_worker(settings, registry)
     else:
         run_faust_worker(settings, registry)
 
 
-def run_batch_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
+def run_librdkafka_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
     """The batch engine (librdkafka) on this thread; exits 1 if it stopped on a failure."""
-    from salesflow.processor.engines.librdkafka_engine import BatchEngine  # only this engine needs librdkafka
+    from salesflow.processor.engines.librdkafka_engine import LibrdkafkaEngine  # only this engine needs librdkafka
 
     logs.configure(settings.log_level, settings.log_format)
     settings = membership.with_instance_id(settings, "worker")  # static membership (README "Failover")
@@ -97,7 +97,7 @@ def run_batch_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
     metrics = PipelineMetrics()
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
     start_tracing("salesflow-worker", metrics.registry)
-    engine = BatchEngine(settings, build_processor(settings, metrics, registry))
+    engine = LibrdkafkaEngine(settings, build_processor(settings, metrics, registry))
     gc_policy.tune_for_batches()
     code = engine.run()
     if code:

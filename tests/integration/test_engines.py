@@ -22,7 +22,7 @@ from salesflow.domain.outcome import Outcome
 from salesflow.kafka_admin import create_topics, read_topic
 from salesflow.kafka_clients import aiokafka_producer, client_options
 from salesflow.metrics import PipelineMetrics
-from salesflow.processor.engines.librdkafka_engine import BatchEngine
+from salesflow.processor.engines.librdkafka_engine import LibrdkafkaEngine
 from salesflow.processor.outbound import DLQ_ORIGINAL_SHA256, DLQ_ORIGINAL_SIZE, DLQ_TRUNCATED
 from salesflow.producer.envelope import encode
 from salesflow.settings import Settings
@@ -159,7 +159,7 @@ async def test_an_idle_batch_engine_hands_over_a_record_at_once_not_after_the_ba
     batch_seconds = 30.0
     settings = settings_factory(processor_batch_seconds=batch_seconds)
     await create_topics(settings)
-    engine = BatchEngine(settings, build_processor(settings, PipelineMetrics()))
+    engine = LibrdkafkaEngine(settings, build_processor(settings, PipelineMetrics()))
     try:
         engine.consumer.subscribe(list(settings.topics.sources))
 

@@ -42,7 +42,7 @@ class DeliveryFailed(Exception):
     """The broker refused or never acknowledged a record: its source offset must not be committed."""
 
 
-class BatchEngine:
+class LibrdkafkaEngine:
     """One consumer and one producer, driven by ``run()`` on the calling thread."""
 
     def __init__(self, settings: Settings, processor: EventProcessor) -> None:

@@ -1,7 +1,7 @@
 """The transactional outbox: services publish typed events in their own database transaction
 (``OutboxEventBus``), and ``salesflow outbox relay`` moves the committed ones to Kafka.
 
-``DirectEventBus`` serves services without a database. See README "Producing events from a service".
+``DirectEventBus`` serves services without a database. See docs/how-to/produce-events.md.
 The names are imported on first use, so ``salesflow outbox --help`` loads neither SQLAlchemy nor a
 Kafka client.
 """
@@ -24,8 +24,8 @@ _EXPORTS = {
     "outbox_row": "bus",
     "DirectEventBus": "direct",
     "direct_event_bus": "direct",
-    "PublishFailed": "errors",
-    "PublishTimeout": "errors",
+    "PublishFailed": "bus_errors",
+    "PublishTimeout": "bus_errors",
     "create_outbox": "schema",
     "drop_outbox": "schema",
     "outbox_table": "schema",

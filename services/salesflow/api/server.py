@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
-import orjson
 import typer
 
 
@@ -12,23 +9,16 @@ def api(
     host: str | None = typer.Option(None, help="Address to listen on (default: SALESFLOW_API_HOST, 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default: SALESFLOW_API_PORT, 8080)."),
     openapi: bool = typer.Option(False, "--openapi", help="Print the OpenAPI document and exit."),
+    insecure_dev: bool = typer.Option(
+        False, "--insecure-dev", help="Start even with no authentication configured (every /api call is refused)."
+    ),
 ) -> None:
     """Serve the HTTP API: event status, replay, analytics, /healthz, /readyz, /metrics."""
-    import uvicorn
+    from salesflow import bootstrap
 
-    from salesflow.api.api_settings import ApiSettings
-    from salesflow.api.app import create_app
-    from salesflow.settings import Settings
-
-    api_settings = ApiSettings()
-    app = create_app(Settings(), api_settings)
-    if openapi:
-        sys.stdout.write(orjson.dumps(app.openapi(), option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    uvicorn.run(
-        app,
-        host=host or api_settings.host,
-        port=port if port is not None else api_settings.port,
-        log_level="info",
-        access_log=False,
-    )
+    try:
+        bootstrap.run_api(host=host, port=port, openapi=openapi, insecure_dev=insecure_dev)
+    except bootstrap.NoApiAuth as exc:
+        # Refused before listening: an API that answers every call with 401 looks up, but serves no one.
+        typer.echo(f"salesflow api: {exc}", err=True)
+        raise typer.Exit(2) from None

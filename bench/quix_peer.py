@@ -41,10 +41,11 @@ from salesflow.domain.outcome import HandlerReport, Outcome, SourcePosition
 from salesflow.domain.outputs import Command, Fact, FactModel, Output
 from salesflow.domain.records import RecordIn, RecordOut
 from salesflow.domain.topics import Topics
+from salesflow.domain.upcasting import upcast
 from salesflow.errors import DeadLetterReason, InvalidEvent
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.handlers.plugins import load_handlers
-from salesflow.handlers.registry import HandlerFn
+from salesflow.handlers.registry import HandlerFn, RegisteredHandler
 from salesflow.kafka_clients import librdkafka_options
 from salesflow.processor.outbound import command_record, dead_letter_record, outcome_record
 from salesflow.settings import Settings
@@ -64,9 +65,17 @@ def handler_table(registry: HandlerRegistry) -> Handlers:
             if not handler.signature.pure:
                 raise ValueError(f"handler {handler.name!r} has dependencies; the Quix peer runs pure handlers only")
         table[event_type] = tuple(
-            (h.name, h.fn, HandlerReport(handler=h.name, status="ok", attempts=1)) for h in handlers
+            (h.name, _at_its_version(h), HandlerReport(handler=h.name, status="ok", attempts=1)) for h in handlers
         )
     return table
+
+
+def _at_its_version(handler: RegisteredHandler) -> HandlerFn:
+    """The handler's function, fed the event upcast to the payload version it takes (as dispatch does)."""
+    fn, takes = handler.fn, handler.takes
+    if takes is None:
+        return fn
+    return lambda event: fn(upcast(event, takes))
 
 
 def run_to_end(awaitable: Any) -> Sequence[Output] | None:

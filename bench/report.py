@@ -35,6 +35,8 @@ TARGETS: dict[str, tuple[str, float, tuple[str, ...]]] = {
     # the outbox relay (bench/outbox.py): against a bare librdkafka produce of the same rows
     "relay_vs_bare_produce_ratio": (">=", 0.5, ("relay_events_per_s", "relay_bare_produce_events_per_s")),
     "relay_commit_to_kafka_p99_ms@1000": ("<=", 50.0, ("relay_commit_to_kafka_p50_ms",)),
+    # the core on a v1/v2 mix of lead.created against all v2 (bench/upcast.py): what upcasting costs
+    "upcast_cost_pct": ("<=", 5.0, ("upcast_all_v2_us_per_event", "upcast_mix_us_per_event")),
 }
 
 

@@ -12,7 +12,7 @@ from examples.lead_service.models import leads
 from salesflow.domain.events import LeadSource
 from salesflow.domain.topics import Topics
 from salesflow.outbox import EventBus, OutboxEventBus
-from salesflow.producer import LeadCreatedEvent
+from salesflow.producer import LeadCreatedEvent, UtmFields
 
 
 class LeadService:
@@ -56,7 +56,7 @@ class LeadService:
                 occurred_at=now,
                 lead_id=str(lead_id),
                 source=source,
-                campaign=campaign,
+                utm=None if campaign is None else UtmFields(campaign=campaign),
                 owner_id=owner_id,
                 autopilot=autopilot,
             )

@@ -24,6 +24,9 @@ class DeadLetterReason(StrEnum):
     UNSUPPORTED_SPECVERSION = "unsupported_specversion"
     UNKNOWN_TYPE = "unknown_type"
     UNSUPPORTED_SCHEMA = "unsupported_schema"
+    # A version this worker knows, but a handler of its type takes a version no upcaster chain reaches
+    # from it (the handler is older than the record): kept to be redriven once the handler is updated.
+    NO_UPCAST_PATH = "no_upcast_path"
     MISSING_FIELD = "missing_field"
     INVALID_FIELD = "invalid_field"
     # Not the input's fault: our own code raised where it must not. Dead-lettered (bytes kept, to be

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from salesflow.domain.decoding import decode_event
 from salesflow.domain.events import EventType
 from salesflow.domain.outputs import Fact
+from salesflow.domain.upcasting import upcast
 from salesflow.handlers import DEFAULT_REGISTRY
 from salesflow.producer.envelope import encode
 from salesflow.replay.group_lag import group_lag
@@ -245,7 +246,8 @@ async def fixed_handler_facts(events: list[dict[str, Any]]) -> dict[str, Counter
     for raw in events:
         event = decode_event(encode(raw), max_bytes=1 << 20)
         for handler in DEFAULT_REGISTRY.handlers_for(event.type):
-            for out in await handler.fn(event) or ():
+            # as dispatch does: the event upcast to the payload version the handler takes
+            for out in await handler.fn(upcast(event, handler.takes or type(event.data))) or ():
                 if isinstance(out, Fact):
                     facts[out.table][_row_key(msgspec.structs.asdict(out))] += 1
     return facts

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from salesflow.domain.decoding import decode_event
-from salesflow.domain.events import CloudEvent, EventType
+from salesflow.domain.events import PAYLOAD_MODELS, CloudEvent, EventType
 from salesflow.domain.outputs import (
     AIActionFact,
     AttributionTouch,
@@ -20,12 +20,16 @@ from salesflow.domain.outputs import (
     SequenceStepFact,
     derived_id,
 )
+from salesflow.domain.upcasting import upcast
+from salesflow.domain.versions import latest
 from salesflow.handlers import analytics, attribution, commands, metrics, slo
 from salesflow.testing.factories import event_dict
 
 
 def event(event_type: EventType, **data: Any) -> CloudEvent[Any]:
-    return decode_event(orjson.dumps(event_dict(event_type, **data)), max_bytes=1 << 20)
+    """The event as its handlers take it: upcast to the newest version (the factory's are v1)."""
+    decoded = decode_event(orjson.dumps(event_dict(event_type, **data)), max_bytes=1 << 20)
+    return upcast(decoded, PAYLOAD_MODELS[(event_type, latest(event_type))])
 
 
 async def test_lead_created_funnel_and_first_touch() -> None:

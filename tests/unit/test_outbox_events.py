@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from salesflow.domain.decoding import decode_event
 from salesflow.domain.events import EventType, LeadSource
 from salesflow.domain.topics import Topics
+from salesflow.domain.versions import latest
 from salesflow.outbox import outbox_row
 from salesflow.producer import (
     AutopilotActionExecutedEvent,
@@ -21,6 +22,7 @@ from salesflow.producer import (
     MessageSentEvent,
     ProducerEvent,
     SequenceStepExecutedEvent,
+    UtmFields,
 )
 from salesflow.producer.typed_events import ENVELOPE_FIELDS, TYPED_EVENTS
 
@@ -29,7 +31,9 @@ AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 def every_type() -> list[ProducerEvent]:
     return [
-        LeadCreatedEvent(tenant_id="acme", occurred_at=AT, lead_id="l-1", source="web_form", campaign="spring"),
+        LeadCreatedEvent(
+            tenant_id="acme", occurred_at=AT, lead_id="l-1", source="partner", utm=UtmFields(campaign="spring")
+        ),
         AutopilotActionExecutedEvent(
             tenant_id="acme",
             occurred_at=AT,
@@ -67,7 +71,8 @@ def test_each_typed_event_is_the_contracts_cloudevent(event: ProducerEvent) -> N
     decoded = decode_event(event.encode(request_id="req-7"), max_bytes=256 * 1024)
     assert decoded.id == event.event_id
     assert decoded.type == event.event_type
-    assert decoded.tenantid == "acme" and decoded.requestid == "req-7" and decoded.schema_version == "v1"
+    assert decoded.tenantid == "acme" and decoded.requestid == "req-7"
+    assert decoded.schema_version == latest(event.event_type)  # typed events send the newest version
     assert decoded.time == AT
     assert decoded.key == "acme:l-1" == event.key
     assert decoded.data == msgspec.convert(event.payload(), type(event).payload_model)
@@ -154,3 +159,13 @@ def test_each_typed_event_has_its_payload_structs_fields_and_defaults(event_type
         assert fields[name].is_required() == required, name
         if not required:
             assert fields[name].default == field.default, name
+
+
+def test_a_v1_style_campaign_is_sent_as_utm_campaign() -> None:
+    """A service written against v1 (``campaign=``) sends v2 unchanged; both at once must agree."""
+    event = LeadCreatedEvent(tenant_id="acme", lead_id="l", source="api", campaign="spring")  # type: ignore[call-arg]
+    assert event.payload()["utm"] == {"campaign": "spring"} and "campaign" not in event.payload()
+    with pytest.raises(ValidationError, match="twice"):
+        LeadCreatedEvent(  # type: ignore[call-arg] # the point of the test
+            tenant_id="acme", lead_id="l", source="api", campaign="a", utm=UtmFields(campaign="b")
+        )

@@ -21,7 +21,7 @@ import msgspec
 
 from salesflow.domain import json_strict
 from salesflow.domain.content_mode import Headers, binary_attributes
-from salesflow.domain.events import DEFAULT_SCHEMA_VERSION, CloudEvent, EventType, Payload, payload_model
+from salesflow.domain.events import CloudEvent, EventType, Payload
 from salesflow.domain.limits import (
     JSON_NUL,
     LimitError,
@@ -29,6 +29,7 @@ from salesflow.domain.limits import (
     refuse_unstorable_names,
     refuse_unstorable_values,
 )
+from salesflow.domain.versions import model_for, versions
 from salesflow.errors import DeadLetterReason as Reason
 from salesflow.errors import InvalidEvent
 
@@ -67,16 +68,21 @@ def validate_envelope(raw: Any, *, may_hold_nul: bool = True) -> CloudEvent[Any]
     if not isinstance(raw_type, str) or raw_type not in _TYPES:
         raise InvalidEvent(Reason.UNKNOWN_TYPE, f"unknown event type {raw_type!r}", event_id)
     event_type = EventType(raw_type)
-    version = raw.get("dataschema") or DEFAULT_SCHEMA_VERSION
-    model = payload_model(event_type, version) if isinstance(version, str) else None
+    dataschema = raw.get("dataschema")  # a URI ending in the version, or bare "v1" (``domain.versions``)
+    model = model_for(event_type, dataschema) if dataschema is None or isinstance(dataschema, str) else None
     if model is None:
-        raise InvalidEvent(Reason.UNSUPPORTED_SCHEMA, f"no schema {version!r} for {event_type}", event_id)
+        raise InvalidEvent(Reason.UNSUPPORTED_SCHEMA, _unsupported(event_type, dataschema), event_id)
     try:
         return _build(raw, model, may_hold_nul)
     except LimitError as exc:
         raise InvalidEvent(Reason.INVALID_FIELD, str(exc), event_id) from None
     except msgspec.ValidationError as exc:
         raise _invalid(exc, event_id) from None
+
+
+def _unsupported(event_type: EventType, dataschema: Any) -> str:
+    known = ", ".join(versions(event_type))
+    return f"dataschema {str(dataschema)[:100]!r} names no version of {event_type} this worker knows ({known})"
 
 
 def _build(raw: dict[str, Any], model: type[Payload], may_hold_nul: bool) -> CloudEvent[Any]:

@@ -1,4 +1,4 @@
-"""Event types and their v1 payloads, and the CloudEvents 1.0 envelope that carries them.
+"""Event types and their payloads (every released version), and the CloudEvents 1.0 envelope that carries them.
 
 msgspec structs (frozen): decoded and validated in C, read by handlers as attributes. Payloads accept
 unknown extra fields (forward compatible); a missing or ill-typed required field is an error. Every
@@ -45,6 +45,19 @@ class LeadSource(StrEnum):
     REFERRAL = "referral"
 
 
+class LeadSourceV2(StrEnum):
+    """``lead.created`` v2's sources: v1's (``LeadSource``, released and so never changed) and
+    ``partner``."""
+
+    MANUAL = "manual"
+    ZERO_INPUT = "zero_input"
+    IMPORT = "import"
+    WEB_FORM = "web_form"
+    API = "api"
+    REFERRAL = "referral"
+    PARTNER = "partner"
+
+
 class Channel(StrEnum):
     WHATSAPP = "whatsapp"
     EMAIL = "email"
@@ -86,6 +99,25 @@ class LeadCreatedV1(Payload, frozen=True, kw_only=True):
     autopilot: bool = False
 
 
+class Utm(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Marketing attribution of a lead (UTM parameters). Closed: a member of its own is a new version."""
+
+    source: Name | None = None
+    medium: Name | None = None
+    campaign: Name | None = None
+
+
+class LeadCreatedV2(Payload, frozen=True, kw_only=True):
+    """v2: ``campaign`` moved into ``utm`` (with ``source`` and ``medium``); ``source`` may be
+    ``partner``. ``domain.upcasting`` turns a v1 payload into this."""
+
+    source: LeadSourceV2
+    utm: Utm | None = None
+    channel: Channel | None = None
+    owner_id: Id | None = None
+    autopilot: bool = False
+
+
 class AutopilotActionExecutedV1(Payload, frozen=True, kw_only=True):
     action_id: Id
     action_type: Annotated[Kind, msgspec.Meta(examples=["send_message", "qualify_lead"])]
@@ -118,12 +150,15 @@ class SequenceStepExecutedV1(Payload, frozen=True, kw_only=True):
 # (type, schema version) -> payload model. A new version is a new row here.
 PAYLOAD_MODELS: dict[tuple[EventType, str], type[Payload]] = {
     (EventType.LEAD_CREATED, "v1"): LeadCreatedV1,
+    (EventType.LEAD_CREATED, "v2"): LeadCreatedV2,
     (EventType.AUTOPILOT_ACTION_EXECUTED, "v1"): AutopilotActionExecutedV1,
     (EventType.MESSAGE_SENT, "v1"): MessageSentV1,
     (EventType.SEQUENCE_STEP_EXECUTED, "v1"): SequenceStepExecutedV1,
 }
 
 DEFAULT_SCHEMA_VERSION = "v1"
+# payload model -> its version: what an event's payload is, read without parsing ``dataschema`` again
+MODEL_VERSIONS: dict[type[Payload], str] = {model: version for (_, version), model in PAYLOAD_MODELS.items()}
 
 P = TypeVar("P", bound=Payload)
 
@@ -165,7 +200,8 @@ class CloudEvent(msgspec.Struct, Generic[P], frozen=True, kw_only=True):
 
     @property
     def schema_version(self) -> str:
-        return self.dataschema or DEFAULT_SCHEMA_VERSION
+        """The payload's version (``v2``), whatever form ``dataschema`` had (a URI or bare)."""
+        return MODEL_VERSIONS[type(self.data)]
 
 
 def to_builtins(event: CloudEvent[Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """JSON Schema files for every event type and version, generated from the models.
 
-``python -m salesflow.domain.schemas schemas`` (or ``make schemas``) rewrites ``schemas/``; a test fails
-when the files drift from the models.
+``python -m salesflow.domain.schemas schemas`` (or ``make schemas``, or ``salesflow schemas write``) writes
+the file of each new version into ``schemas/``; a file there is a released version, never rewritten, and
+``salesflow schemas check`` (``domain.schema_check``) refuses a change of the code that breaks it.
 """
 
 from __future__ import annotations
@@ -64,9 +65,13 @@ def render(schema: dict[str, Any]) -> str:
 
 
 def write(directory: Path) -> list[Path]:
+    """Write the schema file of each version that has none yet. A file that exists is a released
+    version and is never rewritten (``salesflow schemas check`` compares it with the code)."""
     written = []
     for relative, schema in all_schemas().items():
         path = directory / relative
+        if path.exists():
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(schema))
         written.append(path)

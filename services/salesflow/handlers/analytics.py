@@ -5,7 +5,7 @@ from __future__ import annotations
 from salesflow.domain.events import (
     CloudEvent,
     EventType,
-    LeadCreatedV1,
+    LeadCreatedV2,
     MessageSentV1,
     P,
     SequenceStepExecutedV1,
@@ -22,7 +22,7 @@ def _funnel(event: CloudEvent[P], stage: FunnelStage) -> FunnelFact:
 
 
 @register_event_handler(EventType.LEAD_CREATED)
-async def lead_funnel(event: CloudEvent[LeadCreatedV1]) -> list[Output]:
+async def lead_funnel(event: CloudEvent[LeadCreatedV2]) -> list[Output]:
     return [_funnel(event, "created")]
 
 

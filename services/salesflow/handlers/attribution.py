@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from salesflow.domain.events import AutopilotActionExecutedV1, CloudEvent, EventType, LeadCreatedV1, MessageSentV1
+from salesflow.domain.events import AutopilotActionExecutedV1, CloudEvent, EventType, LeadCreatedV2, MessageSentV1
 from salesflow.domain.outputs import AIActionFact, AttributionTouch, Output
 from salesflow.handlers.registry import register_event_handler
 
 
 @register_event_handler(EventType.LEAD_CREATED)
-async def first_touch(event: CloudEvent[LeadCreatedV1]) -> list[Output]:
+async def first_touch(event: CloudEvent[LeadCreatedV2]) -> list[Output]:
     lead = event.data
     return [
         AttributionTouch(
@@ -19,7 +19,7 @@ async def first_touch(event: CloudEvent[LeadCreatedV1]) -> list[Output]:
             occurred_at=event.time,
             touch="first_touch",
             source=lead.source.value,
-            campaign=lead.campaign,
+            campaign=None if lead.utm is None else lead.utm.campaign,  # a v1 event's campaign, upcast
             channel=lead.channel,
         )
     ]

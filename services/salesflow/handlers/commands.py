@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from salesflow.domain.events import CloudEvent, EventType, LeadCreatedV1
+from salesflow.domain.events import CloudEvent, EventType, LeadCreatedV2
 from salesflow.domain.outputs import AutopilotCommand, NotificationRequest, Output, derived_id
 from salesflow.handlers.registry import register_event_handler
 
 
 @register_event_handler(EventType.LEAD_CREATED)
-async def trigger_autopilot(event: CloudEvent[LeadCreatedV1]) -> list[Output]:
+async def trigger_autopilot(event: CloudEvent[LeadCreatedV2]) -> list[Output]:
     if not event.data.autopilot:
         return []
     return [
@@ -23,7 +23,7 @@ async def trigger_autopilot(event: CloudEvent[LeadCreatedV1]) -> list[Output]:
 
 
 @register_event_handler(EventType.LEAD_CREATED)
-async def notify_owner(event: CloudEvent[LeadCreatedV1]) -> list[Output]:
+async def notify_owner(event: CloudEvent[LeadCreatedV2]) -> list[Output]:
     if event.data.owner_id is None:
         return []
     return [

@@ -6,7 +6,7 @@ from salesflow.domain.events import (
     AutopilotActionExecutedV1,
     CloudEvent,
     EventType,
-    LeadCreatedV1,
+    LeadCreatedV2,
     MessageSentV1,
     SequenceStepExecutedV1,
 )
@@ -15,7 +15,7 @@ from salesflow.handlers.registry import register_event_handler
 
 
 @register_event_handler(EventType.LEAD_CREATED)
-async def count_lead(event: CloudEvent[LeadCreatedV1]) -> list[Output]:
+async def count_lead(event: CloudEvent[LeadCreatedV2]) -> list[Output]:
     return [Observation(metric="leads_created_total", labels=(("source", event.data.source.value),))]
 
 

@@ -72,6 +72,7 @@ def dispatch_now(
     *,
     replay: bool = False,
     tally: BatchTally | None = None,
+    run_type: Callable[..., _EventRun] | None = None,
 ) -> DispatchResult | Awaitable[DispatchResult]:
     """Run the handlers of ``event``'s type, one after another, and gather their outputs and reports.
 
@@ -83,9 +84,11 @@ def dispatch_now(
     ``replay``: the event was processed before (a re-delivery or an offset reset); handlers declare
     whether a replay recomputes them or skips them (``on_replay``). A handler with dependencies must
     come from a bound registry (``handlers.injection.bind``); a handler that did not run because its
-    effects were already applied reports ``ok`` with 0 attempts. ``tally``: the batch's, which then
-    takes the handlers' durations and applies them once per batch; without one they are observed now."""
-    run = _EventRun(event, policy, metrics, sleep, replay, tally)
+    effects were already applied reports ``ok`` with 0 attempts. Each handler sees the event upcast to
+    the payload version it takes (``InvalidEvent`` when none leads there: the record is dead-lettered).
+    ``tally``: the batch's, which then takes the handlers' durations and applies them once per batch;
+    without one they are observed now. ``run_type``: a subclass of ``_EventRun`` (``tracing``'s)."""
+    run = (run_type or _EventRun)(event, policy, metrics, sleep, replay, tally, registry.views_of(event))
     result = DispatchResult()
     handlers = registry.handlers_for(event.type)
     for index, handler in enumerate(handlers):
@@ -134,6 +137,9 @@ class _EventRun:
     sleep: Sleep
     replay: bool
     tally: BatchTally | None
+    # The event upcast to the version each handler takes, by handler name (``HandlerRegistry.views_of``);
+    # None when every handler takes it as it is.
+    views: dict[str, CloudEvent[Any]] | None = None
 
     def handler(self, handler: RegisteredHandler) -> Ran | Awaitable[Ran]:
         """One handler: its outputs and report now, or an awaitable of them when it waits on I/O or
@@ -193,9 +199,8 @@ class _EventRun:
             await self.sleep(self.policy.delay(attempt))
             attempt += 1
             try:
-                coroutine = (
-                    handler.fn(self.event) if handler.invoke is None else handler.invoke(self.event, self.replay)
-                )
+                event = self.event if self.views is None else self.views[handler.name]
+                coroutine = handler.fn(event) if handler.invoke is None else handler.invoke(event, self.replay)
                 step = _as_step(handler, await coroutine)
                 if not step[1]:
                     return self._done(handler, started, ([], ok_report(handler.name, 0)))
@@ -224,7 +229,8 @@ class _EventRun:
 
     def _call(self, handler: RegisteredHandler) -> Coroutine[Any, Any, Any]:
         """A new attempt's coroutine: a pure handler called as it is, a bound one through its invoker."""
-        called = handler.fn(self.event) if handler.invoke is None else handler.invoke(self.event, self.replay)
+        event = self.event if self.views is None else self.views[handler.name]
+        called = handler.fn(event) if handler.invoke is None else handler.invoke(event, self.replay)
         return cast(Coroutine[Any, Any, Any], called)
 
     def _count(self, handler: RegisteredHandler, kind: str) -> None:

@@ -6,6 +6,7 @@ from salesflow.producer.typed_events import (
     MessageSentEvent,
     ProducerEvent,
     SequenceStepExecutedEvent,
+    UtmFields,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "MessageSentEvent",
     "ProducerEvent",
     "SequenceStepExecutedEvent",
+    "UtmFields",
 ]

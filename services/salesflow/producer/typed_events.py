@@ -1,4 +1,5 @@
-"""Typed events for producers: one pydantic class per event type, its fields those of the payload.
+"""Typed events for producers: one pydantic class per event type, its fields those of the newest
+payload version of that type (``dataschema`` names it: ``urn:salesflow:schema:lead.created:v2``).
 
 A service writes ``LeadCreatedEvent(tenant_id="acme", occurred_at=now, lead_id="l-1", source="web_form")``
 and gets an error where the event is made, not a dead letter later: a typo in a field name, a wrong
@@ -7,7 +8,7 @@ the CloudEvent this event becomes, so they are never stated twice). ``to_cloudev
 the structured-mode CloudEvent of the contract, with a new UUID as its id unless one is given.
 
 pydantic here, msgspec in the pipeline: this is a service author's API (coercion of ``"api"`` into
-``LeadSource.API``, errors that list every field), built once per event a service sends. The fields
+``LeadSourceV2.API``, errors that list every field), built once per event a service sends. The fields
 mirror the payload structs of ``domain.events``; ``tests/unit/test_outbox_events.py`` holds the two
 to the same names, types and defaults.
 """
@@ -23,18 +24,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from salesflow.domain.decoding import validate_envelope
 from salesflow.domain.events import (
-    DEFAULT_SCHEMA_VERSION,
+    MODEL_VERSIONS,
     ActionOutcome,
     AutopilotActionExecutedV1,
     Channel,
     EventType,
-    LeadCreatedV1,
-    LeadSource,
+    LeadCreatedV2,
+    LeadSourceV2,
     MessageSentV1,
     Payload,
     SequenceStepExecutedV1,
     StepStatus,
 )
+from salesflow.domain.versions import schema_uri
 from salesflow.errors import InvalidEvent
 from salesflow.producer.envelope import envelope
 
@@ -90,7 +92,7 @@ class ProducerEvent(EventAttributes):
             time=self.occurred_at.astimezone(UTC),
             request_id=request_id,
         )
-        event["dataschema"] = DEFAULT_SCHEMA_VERSION
+        event["dataschema"] = schema_uri(self.event_type, MODEL_VERSIONS[self.payload_model])
         return event
 
     def encode(self, request_id: str | None = None) -> bytes:
@@ -98,16 +100,44 @@ class ProducerEvent(EventAttributes):
         return orjson.dumps(self.to_cloudevent(request_id))
 
 
+class UtmFields(BaseModel):
+    """``utm`` of ``lead.created`` v2: the lead's marketing attribution (UTM parameters)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+
+
 class LeadCreatedEvent(ProducerEvent):
-    """``lead.created``: a lead entered the CRM."""
+    """``lead.created`` (v2): a lead entered the CRM.
+
+    ``campaign=`` (v1's field) is still taken, as ``utm.campaign``, so that a service written against
+    v1 sends v2 unchanged."""
 
     event_type: ClassVar[EventType] = EventType.LEAD_CREATED
-    payload_model: ClassVar[type[Payload]] = LeadCreatedV1
-    source: LeadSource
-    campaign: str | None = None
+    payload_model: ClassVar[type[Payload]] = LeadCreatedV2
+    source: LeadSourceV2
+    utm: UtmFields | None = None
     channel: Channel | None = None
     owner_id: str | None = None
     autopilot: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _campaign_into_utm(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or "campaign" not in values:
+            return values
+        values = dict(values)
+        campaign = values.pop("campaign")
+        utm = values.get("utm")
+        utm = utm.model_dump() if isinstance(utm, UtmFields) else dict(utm or {})
+        if campaign is not None and utm.get("campaign") not in (None, campaign):
+            raise ValueError("campaign: given twice, as campaign and as utm.campaign, with different values")
+        if campaign is not None:
+            values["utm"] = {**utm, "campaign": campaign}
+        return values
 
 
 class AutopilotActionExecutedEvent(ProducerEvent):

@@ -21,12 +21,12 @@ from prometheus_client import CollectorRegistry, start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from salesflow import gc_policy, logs, membership
-from salesflow.db.engine import create_engine
+from salesflow.db.engine import create_engine, engine_scope
 from salesflow.failure_policy import RetryPolicy
 from salesflow.handlers import DEFAULT_REGISTRY, HandlerRegistry
 from salesflow.handlers.injection import Resources, bind
 from salesflow.handlers.plugins import load_handlers
-from salesflow.kafka_clients import aiokafka_group_options, aiokafka_producer, client_options
+from salesflow.kafka_clients import aiokafka_group_options, client_options, started_producer
 from salesflow.metrics import PipelineMetrics
 from salesflow.processor.core import EventProcessor
 from salesflow.processor.watermarks import ReplayWatermarks
@@ -79,7 +79,7 @@ def build_worker_app(
 
 
 def run_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REGISTRY) -> None:
-    """Run the worker with the configured engine (README "Engines") until SIGTERM/SIGINT: it stops
+    """Run the worker with the configured engine (docs/explanation/architecture.md) until SIGTERM/SIGINT: it stops
     reading, delivers and commits what is in flight, and exits."""
     if settings.worker_engine == "batch":
         run_librdkafka_worker(settings, registry)
@@ -92,7 +92,7 @@ def run_librdkafka_worker(settings: Settings, registry: HandlerRegistry = DEFAUL
     from salesflow.processor.engines.librdkafka_engine import LibrdkafkaEngine  # only this engine needs librdkafka
 
     logs.configure(settings.log_level, settings.log_format)
-    settings = membership.with_instance_id(settings, "worker")  # static membership (README "Failover")
+    settings = membership.with_instance_id(settings, "worker")  # static membership (docs/explanation/failover.md)
     load_handlers(settings, registry)
     metrics = PipelineMetrics()
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
@@ -113,7 +113,7 @@ def run_faust_worker(settings: Settings, registry: HandlerRegistry = DEFAULT_REG
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     logs.configure(settings.log_level, settings.log_format)
-    settings = membership.with_instance_id(settings, "worker")  # static membership (README "Failover")
+    settings = membership.with_instance_id(settings, "worker")  # static membership (docs/explanation/failover.md)
     membership.exit_when_fenced(settings, "worker")
     app, metrics = build_worker_app(settings, registry)
     start_http_server(settings.worker_metrics_port, registry=metrics.registry)
@@ -144,7 +144,7 @@ def projection_consumer(settings: Settings) -> AIOKafkaConsumer:
 def run_projection(settings: Settings) -> None:
     """Run the projection until SIGTERM/SIGINT."""
     logs.configure(settings.log_level, settings.log_format)
-    settings = membership.with_instance_id(settings, "projection")  # static membership (README "Failover")
+    settings = membership.with_instance_id(settings, "projection")  # static membership (docs/explanation/failover.md)
     membership.exit_when_fenced(settings, "projection")
     metrics = PipelineMetrics()
     start_http_server(settings.projection_metrics_port, registry=metrics.registry)
@@ -170,23 +170,15 @@ def run_projection(settings: Settings) -> None:
 @asynccontextmanager
 async def database(settings: Settings, *, pool_size: int = 5) -> AsyncIterator[AsyncEngine]:
     """The database engine (nothing connects until it is used), disposed when the block ends."""
-    engine = create_engine(settings.database_url, pool_size=pool_size)
-    try:
+    async with engine_scope(settings.database_url, pool_size=pool_size) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 @asynccontextmanager
 async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    """The idempotent ``acks=all`` producer, started; stopped when the block ends, and also when it
-    fails to start (or is cancelled while starting), so no half-open client is left behind."""
-    producer = aiokafka_producer(settings)
-    try:
-        await producer.start()
+    """The idempotent ``acks=all`` producer, started; stopped when the block ends."""
+    async with started_producer(settings) as producer:
         yield producer
-    finally:
-        await producer.stop()
 
 
 @asynccontextmanager
@@ -247,3 +239,38 @@ def run_relay(settings: Settings, config: OutboxSettings) -> None:
 def _stop_relay(reason: str) -> NoReturn:
     RELAY_LOG.error("%s", reason)
     raise SystemExit(RELAY_EXIT_FAILED)
+
+
+class NoApiAuth(Exception):
+    """The API has no authentication configured, and ``--insecure-dev`` was not given."""
+
+
+def run_api(*, host: str | None, port: int | None, openapi: bool = False, insecure_dev: bool = False) -> None:
+    """Serve the HTTP API with uvicorn until SIGTERM/SIGINT (or print its OpenAPI document)."""
+    import sys
+
+    import orjson
+    import uvicorn
+
+    from salesflow.api.api_settings import ApiSettings
+    from salesflow.api.app import create_app
+
+    api_settings = ApiSettings()
+    app = create_app(Settings(), api_settings)
+    if openapi:
+        sys.stdout.write(orjson.dumps(app.openapi(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if not app.state.authenticator.configured and not insecure_dev:
+        raise NoApiAuth(
+            "no authentication configured: set SALESFLOW_API_AUTH=jwt with SALESFLOW_API_JWT_ISSUER "
+            "and SALESFLOW_API_JWT_AUDIENCE, or static tokens (SALESFLOW_API_TOKENS, SALESFLOW_API_ADMIN_TOKENS); "
+            "or pass --insecure-dev (docs/operations/securing-the-api.md)"
+        )
+    start_tracing("salesflow-api", app.state.metrics.registry)
+    uvicorn.run(
+        app,
+        host=host or api_settings.host,
+        port=port if port is not None else api_settings.port,
+        log_level="info",
+        access_log=False,
+    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +213,15 @@ def aiokafka_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "compression_type": None,
     }
     return AIOKafkaProducer(**{**options, **overrides})
+
+
+@asynccontextmanager
+async def started_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """The idempotent ``acks=all`` producer, started; stopped when the block ends, and also when it
+    fails to start (or is cancelled while starting), so no half-open client is left behind."""
+    producer = aiokafka_producer(settings)
+    try:
+        await producer.start()
+        yield producer
+    finally:
+        await producer.stop()

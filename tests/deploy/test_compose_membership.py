@@ -1,4 +1,4 @@
-"""docker-compose.yml and static membership (README "Failover"): no two containers share an id."""
+"""docker-compose.yml and static membership (docs/explanation/failover.md): no two containers share an id."""
 
 from __future__ import annotations
 

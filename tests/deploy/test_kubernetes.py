@@ -152,7 +152,7 @@ def test_kustomization_lists_every_manifest() -> None:
 
 @pytest.mark.parametrize("name", ["salesflow-worker", "salesflow-projection"])
 def test_consumers_have_a_stable_identity_and_time_to_drain(name: str) -> None:
-    """Static membership (README "Failover"): a pod name that survives restarts and rolling updates
+    """Static membership (docs/explanation/failover.md): a pod name that survives restarts and rolling updates
     (a StatefulSet's, never a Deployment's random one) is the group instance id."""
     from salesflow.failure_policy import DRAIN_SECONDS
 

@@ -1,7 +1,7 @@
 """The HTTP API (FastAPI): event status, replay and analytics, scoped to the caller's tenant.
 
 ``create_app(settings, api_settings)`` builds it; ``salesflow api`` serves it with uvicorn. Both names
-are imported on first use, so the CLI loads ``salesflow.api.server`` without FastAPI.
+are imported on first use, so the CLI (``salesflow.cli.api_command``) loads without FastAPI.
 """
 
 from __future__ import annotations

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from salesflow.api.jwt_settings import JwtSettings
 from salesflow.errors import ConfigurationError
 from salesflow.secrets import FileSecretsSettings, SecretFilesSource
 
@@ -45,8 +46,12 @@ class ApiSettings(FileSecretsSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # The ways in (docs/operations/securing-the-api.md): "static" (the tokens below; local and dev
+    # use), "jwt" (an OIDC provider's access tokens, SALESFLOW_API_JWT_*), or "jwt,static" while moving.
+    auth: Annotated[list[Literal["static", "jwt"]], NoDecode] = Field(default=["static"], min_length=1)
     tokens: dict[str, list[SecretStr]] = Field(default_factory=dict)
     admin_tokens: list[SecretStr] = Field(default_factory=list)
+    jwt: JwtSettings = Field(default_factory=JwtSettings)
     # How long /readyz waits for Postgres and Kafka before calling the service not ready.
     ready_timeout_seconds: float = Field(default=2.0, gt=0)
 
@@ -56,6 +61,11 @@ class ApiSettings(FileSecretsSettings):
         if isinstance(value, Mapping):
             return {tenant: [tokens] if isinstance(tokens, str) else tokens for tenant, tokens in value.items()}
         return value
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _modes(cls, value: Any) -> Any:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
     @field_validator("admin_tokens", mode="before")
     @classmethod
@@ -75,6 +85,9 @@ class ApiSettings(FileSecretsSettings):
         if any(not tenant.strip() for tenant in self.tokens):
             raise ValueError("a tenant id in SALESFLOW_API_TOKENS is empty")
         return self
+
+    def auth_modes(self) -> frozenset[str]:
+        return frozenset(self.auth)
 
     def token_owners(self) -> list[tuple[str, SecretStr]]:
         """Every (tenant, token) pair; admin tokens are owned by ``*admin*``."""

@@ -1,10 +1,11 @@
 """The FastAPI application: routes, bearer auth, error bodies, request metrics, and its resources.
 
-``create_app`` wires the API from the clients ``salesflow.bootstrap`` builds (the one composition
-root): the database engine, made at startup and disposed at shutdown unless one is injected (tests),
-and a Kafka producer, started lazily on the first replay and stopped at shutdown. The metrics
-registry can be injected too. Every error is a JSON body ``{"detail": ...}``: bad input is a 4xx, an
-unreachable dependency a 503; nothing the caller sends should make a 500.
+``create_app`` wires the API from the clients every service builds the same way (``db.engine``,
+``kafka_clients``; ``salesflow.bootstrap.run_api`` serves it): the database engine, made at startup
+and disposed at shutdown unless one is injected (tests), and a Kafka producer, started lazily on the
+first replay and stopped at shutdown. The metrics registry can be injected too. Every error is a JSON
+body ``{"detail": ...}``: bad input is a 4xx, an unreachable dependency a 503; nothing the caller
+sends should make a 500.
 """
 
 from __future__ import annotations
@@ -21,22 +22,26 @@ from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from salesflow import __version__, bootstrap
+from salesflow import __version__
 from salesflow.api.api_settings import ApiSettings
-from salesflow.api.auth import TokenTable
+from salesflow.api.auth import Authenticator
 from salesflow.api.gateway import KafkaGateway
 from salesflow.api.http_errors import ApiError
 from salesflow.api.http_metrics import ApiMetrics
-from salesflow.api.routes import analytics, events, ops
+from salesflow.api.routes import analytics, audit, dead_letters, events, ops
+from salesflow.db.engine import engine_scope
+from salesflow.kafka_clients import started_producer
 from salesflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """Event status, replay and analytics of SalesFlow Events.
 
-Every `/api` call needs `Authorization: Bearer <token>`. A tenant's token sees only that tenant's
-events and analytics (another tenant's event is a 404); an admin token may read and replay across
-tenants, optionally narrowed with `tenant_id`."""
+Every `/api` call needs `Authorization: Bearer <token>`: an access token of the configured OIDC
+issuer, or a static token. Reads need the scope `events:read`, replays `events:replay`, the audit
+trail `admin`. A token sees only its tenants' events and analytics (another tenant's event is a 404);
+an admin may read and replay across tenants, optionally narrowed with `tenant_id`. Every replay is
+recorded in the audit trail (`GET /api/audit`)."""
 
 
 def create_app(
@@ -45,28 +50,28 @@ def create_app(
     *,
     registry: CollectorRegistry | None = None,
     engine: AsyncEngine | None = None,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
     """Build the API; nothing connects until it starts (or, for Kafka, until the first replay)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as resources:  # closed in reverse: Kafka first, then the engine
-            app.state.engine = engine or await resources.enter_async_context(bootstrap.database(settings))
-            app.state.kafka = KafkaGateway(settings, bootstrap.kafka_producer)
+            database = engine_scope(settings.database_url)
+            app.state.engine = engine or await resources.enter_async_context(database)
+            app.state.kafka = KafkaGateway(settings, started_producer)
             resources.push_async_callback(app.state.kafka.close)
-            if not len(app.state.tokens):
-                log.warning(
-                    "no API tokens configured (SALESFLOW_API_TOKENS, SALESFLOW_API_ADMIN_TOKENS): "
-                    "every /api call will be refused"
-                )
+            resources.push_async_callback(app.state.authenticator.close)
+            if not app.state.authenticator.configured:
+                log.warning("no API authentication configured (SALESFLOW_API_AUTH): every /api call will be refused")
             yield
 
     app = FastAPI(title="SalesFlow Events API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.api_settings = api_settings
-    app.state.tokens = TokenTable(api_settings)
+    app.state.authenticator = authenticator or Authenticator(api_settings)
     app.state.metrics = ApiMetrics(registry)
-    for router in (events.router, analytics.router, ops.router):
+    for router in (events.router, dead_letters.router, analytics.router, audit.router, ops.router):
         app.include_router(router)
     _install_error_handlers(app)
     app.add_middleware(MeasureRequests)
@@ -76,7 +81,8 @@ def create_app(
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        challenge = getattr(exc, "challenge", None) or ("Bearer" if exc.status == 401 else None)
+        headers = {"WWW-Authenticate": challenge} if challenge else None
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(DataError)

@@ -14,7 +14,7 @@ from salesflow.api.http_errors import Unavailable
 from salesflow.replay.republish import Replayer
 from salesflow.settings import Settings
 
-# Builds, starts and (when the block ends) stops a producer: ``bootstrap.kafka_producer``.
+# Builds, starts and (when the block ends) stops a producer: ``kafka_clients.started_producer``.
 ProducerFactory = Callable[[Settings], AbstractAsyncContextManager[AIOKafkaProducer]]
 
 

@@ -66,13 +66,23 @@ class ReplayOut(BaseModel):
     status: ReplayStatus
     detail: str | None = None
     original: SourcePosition | None = None
-    republished: SourcePosition | None = Field(default=None, description="Where the marked copy was published.")
+    republished: SourcePosition | None = Field(
+        default=None, description="Where the marked copy was published (null while `queued` in the outbox)."
+    )
+    audit_id: int | None = Field(default=None, description="The replay's row in `GET /api/audit`.")
 
 
 class BatchReplayOut(BaseModel):
     selected: int = Field(description="Events that matched the filters (up to the limit).")
-    republished: int
+    republished: int = Field(description="Events queued for republishing (status `queued`).")
     results: list[ReplayOut]
+    audit_id: int | None = Field(default=None, description="The replay's row in `GET /api/audit`; null if none.")
+
+
+class DeadLetterRedriveOut(BaseModel):
+    selected: int = Field(description="Dead letters that matched and that this token may redrive.")
+    queued: list[str] = Field(description="Ids (`topic:partition:offset`) queued for their original topic.")
+    audit_id: int | None = Field(default=None, description="The redrive's row in `GET /api/audit`; null if none.")
 
 
 class FunnelRow(BaseModel):

@@ -17,8 +17,8 @@ import orjson
 from sqlalchemy import ColumnElement, TableClause, column, false, func, select, table, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from salesflow.api.auth import TenantScope
 from salesflow.api.http_errors import ApiError
+from salesflow.api.principal import TenantScope
 from salesflow.db.schema import events
 from salesflow.domain.events import EventType
 from salesflow.domain.outcome import EventStatus
@@ -65,7 +65,7 @@ class Cursor:
 def _scoped(scope: TenantScope, tenant_column: Any) -> list[ColumnElement[bool]]:
     if scope.empty:
         return [false()]
-    return [] if scope.tenant_id is None else [tenant_column == scope.tenant_id]
+    return [] if scope.tenants is None else [tenant_column.in_(sorted(scope.tenants))]
 
 
 async def get_event(engine: AsyncEngine, event_id: UUID, scope: TenantScope) -> Row | None:

@@ -7,8 +7,8 @@ import sys
 
 import typer
 
-from salesflow.api.server import api
 from salesflow.cli import services
+from salesflow.cli.api_command import api
 from salesflow.cli.common import err_console
 from salesflow.cli.config import install as install_config
 from salesflow.cli.demo import demo, summary
@@ -18,6 +18,7 @@ from salesflow.cli.lag import lag
 from salesflow.cli.outbox import outbox_app
 from salesflow.cli.produce import produce_app
 from salesflow.cli.replay import replay_app
+from salesflow.cli.schemas import schemas_app
 from salesflow.cli.slo import slo_app
 from salesflow.errors import ConfigurationError
 
@@ -41,6 +42,7 @@ app.command()(lag)
 app.command()(api)
 app.add_typer(slo_app, name="slo")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(schemas_app, name="schemas")
 install_config(app)
 
 

@@ -9,7 +9,8 @@ settings in). asyncpg takes none of those as keyword arguments, so they are turn
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,13 @@ def _existing(path: str | None, what: str) -> str | None:
     if not Path(path).expanduser().is_file():
         raise ConfigurationError(f"{what}={path}: no such file")
     return str(Path(path).expanduser())
+
+
+@asynccontextmanager
+async def engine_scope(database_url: str, *, pool_size: int = 5) -> AsyncIterator[AsyncEngine]:
+    """An engine (nothing connects until it is used), disposed when the block ends."""
+    engine = create_engine(database_url, pool_size=pool_size)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()

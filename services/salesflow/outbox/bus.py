@@ -15,6 +15,8 @@ is published late, never skipped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesflow.domain.topics import Topics
 from salesflow.outbox.schema import TABLE
 from salesflow.producer.typed_events import ProducerEvent
+from salesflow.tracing.producing import create_span
+from salesflow.tracing.propagation import Carrier, current_carrier, into_envelope
 
 CONTENT_TYPE = ("content-type", "application/cloudevents+json")
 # The first half of the two-int advisory lock key: a namespace, so a service's own advisory locks on
@@ -54,14 +58,26 @@ class OutboxRow:
     headers: list[tuple[str, str]]
 
 
-def outbox_row(event: ProducerEvent, topics: Topics, request_id: str | None = None) -> OutboxRow:
-    """The record ``event`` becomes: its type's topic, the ``<tenant>:<lead>`` key, the CloudEvent."""
+def outbox_row(
+    event: ProducerEvent, topics: Topics, request_id: str | None = None, trace: Carrier | None = None
+) -> OutboxRow:
+    """The record ``event`` becomes: its type's topic, the ``<tenant>:<lead>`` key, the CloudEvent
+    with the trace context (``trace``, else the current one) as its ``traceparent`` extension."""
+    envelope = into_envelope(event.to_cloudevent(request_id), current_carrier() if trace is None else trace)
     return OutboxRow(
         topic=topics.source(event.event_type),
         key=event.key.encode(),
-        value=event.encode(request_id),
+        value=orjson.dumps(envelope),
         headers=[CONTENT_TYPE],
     )
+
+
+@contextmanager
+def traced_row(event: ProducerEvent, topics: Topics, request_id: str | None) -> Iterator[OutboxRow]:
+    """``outbox_row`` inside a ``create`` span (the caller publishes within the ``with``)."""
+    topic = topics.source(event.event_type)
+    with create_span(topic, str(event.event_id), event.event_type.value, event.tenant_id) as carrier:
+        yield outbox_row(event, topics, request_id, carrier)
 
 
 class OutboxEventBus:
@@ -73,7 +89,10 @@ class OutboxEventBus:
 
     async def publish(self, event: ProducerEvent, *, request_id: str | None = None) -> None:
         """Add ``event`` to the outbox in the session's transaction (begun here if none is)."""
-        row = outbox_row(event, self._topics, request_id)
+        with traced_row(event, self._topics, request_id) as row:
+            await self._insert(event, row)
+
+    async def _insert(self, event: ProducerEvent, row: OutboxRow) -> None:
         await self._session.execute(
             _INSERT,
             {

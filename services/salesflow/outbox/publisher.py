@@ -29,10 +29,12 @@ Headers = list[tuple[str, str | bytes | None]]  # as confluent-kafka types them
 
 
 class Row(Protocol):
-    """An outbox row as the relay reads it: ``(id, topic, key, value, headers as JSON text)`` (an
-    asyncpg ``Record`` fits)."""
+    """An outbox row as the relay reads it: ``(id, topic, key, value, headers as JSON text[, partition])``
+    (an asyncpg ``Record`` fits)."""
 
     def __getitem__(self, index: int) -> Any: ...
+
+    def __len__(self) -> int: ...
 
 
 @dataclass
@@ -90,7 +92,10 @@ class Publisher:
         for row in rows:
             while True:
                 try:
-                    produce(row[1], row[3], row[2], headers=headers_of(row[4]))
+                    if len(row) > 5 and row[5] is not None:  # pinned to a partition: an API replay
+                        produce(row[1], row[3], row[2], headers=headers_of(row[4]), partition=row[5])
+                    else:
+                        produce(row[1], row[3], row[2], headers=headers_of(row[4]))
                     break
                 except BufferError:  # the local queue is full: let it drain, then try again
                     self.producer.poll(0.05)

@@ -42,16 +42,18 @@ from salesflow.outbox.publisher import BatchResult, Publisher, Row, relay_produc
 from salesflow.outbox.relay_metrics import OutboxMetrics
 from salesflow.outbox.schema import CHANNEL, TABLE
 from salesflow.settings import Settings
+from salesflow.tracing import state as tracing
 
 log = logging.getLogger(__name__)
 
 LEADER_LOCK = 0x5A1E5F10_0B0C5  # one bigint advisory lock per database: the relay leader
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
-# Headers as JSON text: the publisher decodes each distinct value once, not once per row.
+# Headers as JSON text (decoded once per distinct value); `partition` (o0002: API replays) if the table has it.
 _SELECT = (
-    f"SELECT id, topic, key, value, headers::text FROM {TABLE} WHERE topic <> ALL($2::text[]) ORDER BY id LIMIT $1"
+    f"SELECT id, topic, key, value, headers::text{{}} FROM {TABLE} WHERE topic <> ALL($2::text[]) ORDER BY id LIMIT $1"
 )
+_HAS_PARTITION = f"SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('{TABLE}') AND attname = 'partition'"
 _DELETE = f"DELETE FROM {TABLE} WHERE id = ANY($1::bigint[])"
 _BACKLOG = f"SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM {TABLE}"
 _HELD = f"SELECT count(*) FROM {TABLE} WHERE topic = $1"
@@ -97,6 +99,7 @@ class Relay:
         self._connected = False
         self._known: set[str] = set()  # topics the cluster has (checked since the last failure)
         self._held: dict[str, float] = {}  # topics it does not have -> when to check again
+        self._select = _SELECT.format("")
 
     async def run(self) -> None:
         """Stand by or lead until stopped. An unavailable database is retried; any other database
@@ -148,6 +151,7 @@ class Relay:
         self.metrics.leader.set(1)
         await lock.add_listener(CHANNEL, lambda *_: self._wake.set())
         work = await connect(self.database_url)
+        self._select = _SELECT.format(", partition" if await work.fetchval(_HAS_PARTITION) else "")
         publisher = self._publisher()
         checked = time.monotonic()
         failures = 0
@@ -175,12 +179,17 @@ class Relay:
 
     async def _relay_batch(self, work: asyncpg.Connection, publisher: Publisher) -> int | None:
         """Publish one batch; the number of rows read, or None after a Kafka failure."""
-        rows: list[Row] = list(await work.fetch(_SELECT, self.config.batch_size, list(self._held)))
+        rows: list[Row] = list(await work.fetch(self._select, self.config.batch_size, list(self._held)))
         if not rows:
             return 0
+        started = time.time_ns()
         try:
             sendable = await self._of_known_topics(work, publisher, rows)
             result = await asyncio.to_thread(publisher.publish, sendable, self.config.message_timeout_seconds)
+            if tracing.TRACER is not None:  # once per batch; the context itself is in each row's value
+                from salesflow.tracing.relay_spans import trace_sent
+
+                trace_sent(tracing.TRACER, sendable, result, started)
         except KafkaException as exc:
             self.metrics.errors.labels(stage="kafka").inc()
             log.warning("outbox relay: %d records not acknowledged (%s); sending them again", len(rows), exc)

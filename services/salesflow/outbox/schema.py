@@ -14,13 +14,17 @@ A service applies this with ``salesflow outbox migrate`` (its own Alembic versio
 
     def downgrade() -> None:
         drop_outbox(op)
+
+and, in a later revision, ``add_partition(op)``: the optional ``partition`` column, which pins a row to
+one partition (the API's replays go back to their original's partition; events of services leave it
+NULL and are partitioned by key).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, MetaData, Table, Text, func
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Integer, LargeBinary, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 TABLE = "salesflow_outbox"
@@ -30,7 +34,7 @@ VERSION_TABLE = "salesflow_outbox_version"
 
 def outbox_table(metadata: MetaData) -> Table:
     """The outbox ``Table`` on ``metadata`` (a service's own, so its autogenerate sees it)."""
-    return Table(TABLE, metadata, *_columns())
+    return Table(TABLE, metadata, *_columns(), _partition_column())
 
 
 def _columns() -> list[Column[Any]]:
@@ -43,6 +47,10 @@ def _columns() -> list[Column[Any]]:
         Column("headers", JSONB, nullable=False, server_default="[]"),  # [[name, value], ...]
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     ]
+
+
+def _partition_column() -> Column[Any]:
+    return Column("partition", Integer, nullable=True)
 
 
 NOTIFY_FUNCTION = f"""
@@ -71,3 +79,12 @@ def drop_outbox(op: Any) -> None:
     """Drop what ``create_outbox`` made; call from an Alembic ``downgrade()``."""
     op.drop_table(TABLE)
     op.execute(f"DROP FUNCTION IF EXISTS {TABLE}_notify()")
+
+
+def add_partition(op: Any) -> None:
+    """Add the ``partition`` column (revision o0002); call from an Alembic ``upgrade()``."""
+    op.add_column(TABLE, _partition_column())
+
+
+def drop_partition(op: Any) -> None:
+    op.drop_column(TABLE, "partition")

@@ -59,10 +59,12 @@ async def list_dead_letters(
     topic: str | None = None,
     include_redriven: bool = False,
     limit: int = 50,
+    oldest_first: bool = False,
 ) -> list[Row]:
-    """Dead letters, newest first; those already redriven only with ``include_redriven``."""
+    """Dead letters, newest first (or oldest first); those already redriven only with ``include_redriven``."""
     query = _select(reason=reason, topic=topic, include_redriven=include_redriven)
-    return await _rows(engine, query.order_by(dead_letters.c.dead_lettered_at.desc()).limit(limit))
+    when = dead_letters.c.dead_lettered_at
+    return await _rows(engine, query.order_by(when.asc() if oldest_first else when.desc()).limit(limit))
 
 
 async def get_dead_letters(engine: AsyncEngine, ids: Sequence[DeadLetterId]) -> list[Row]:
@@ -81,9 +83,7 @@ async def redrive(
     futures = []
     for row in sorted(rows, key=row_id):  # original order within each partition
         ident = row_id(row)
-        stored = (row["headers"] or {}).items()
-        headers = [(k, str(v).encode()) for k, v in stored if not k.startswith(DLQ_HEADER_PREFIX)]
-        headers.append((REDRIVE_HEADER, str(ident).encode()))
+        headers = [(name, value.encode()) for name, value in redrive_headers(row)]
         futures.append(
             (
                 ident,
@@ -95,6 +95,15 @@ async def redrive(
     sent = [(ident, await future) for ident, future in futures]
     await mark_redriven(engine, [ident for ident, _ in sent])
     return [(ident, (m.topic, m.partition, m.offset)) for ident, m in sent]
+
+
+def redrive_headers(row: Row) -> list[tuple[str, str]]:
+    """A redriven record's headers: the original's (``salesflow.dlq.*`` dropped), plus where it was
+    dead-lettered (``salesflow.redrive.from``). Text: the stored copy keeps header values as text."""
+    stored = (row["headers"] or {}).items()
+    headers = [(k, str(v)) for k, v in stored if not k.startswith(DLQ_HEADER_PREFIX)]
+    headers.append((REDRIVE_HEADER, str(row_id(row))))
+    return headers
 
 
 async def mark_redriven(engine: AsyncEngine, ids: Sequence[DeadLetterId]) -> None:

@@ -1,12 +1,12 @@
 """Which events to replay, and where their original records are: read from ``events`` in Postgres.
 
-Every function takes an optional tenant: the API passes the caller's, so a replay never reaches
+Every function takes optional tenants: the API passes the caller's, so a replay never reaches
 another tenant's events; the CLI (an operator) passes none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -45,12 +45,12 @@ def _positions() -> PositionQuery:
 
 
 async def positions_by_id(
-    engine: AsyncEngine, ids: Sequence[UUID], tenant_id: str | None = None
+    engine: AsyncEngine, ids: Sequence[UUID], tenants: Collection[str] | None = None
 ) -> list[EventPosition]:
-    """The events with these ids (of ``tenant_id`` when given), in the order asked."""
+    """The events with these ids (of ``tenants`` when given), in the order asked."""
     query = _positions().where(events.c.id.in_(list(ids)))
-    if tenant_id is not None:
-        query = query.where(events.c.tenant_id == tenant_id)
+    if tenants is not None:
+        query = query.where(events.c.tenant_id.in_(sorted(tenants)))
     found = {p.event_id: p for p in await _fetch(engine, query)}
     return [found[i] for i in ids if i in found]
 
@@ -61,14 +61,14 @@ async def positions_by_status(
     status: EventStatus = EventStatus.FAILED,
     event_type: str | None = None,
     limit: int = 100,
-    tenant_id: str | None = None,
+    tenants: Collection[str] | None = None,
 ) -> list[EventPosition]:
     """The oldest ``limit`` events with this status (and type), oldest first: a replay keeps their order."""
     query = _positions().where(events.c.status == status.value)
     if event_type is not None:
         query = query.where(events.c.type == event_type)
-    if tenant_id is not None:
-        query = query.where(events.c.tenant_id == tenant_id)
+    if tenants is not None:
+        query = query.where(events.c.tenant_id.in_(sorted(tenants)))
     query = query.order_by(events.c.created_at.asc().nulls_last(), events.c.id).limit(limit)
     return await _fetch(engine, query)
 

@@ -7,17 +7,22 @@ any Grafana as well as through the provisioning files in ``deploy/grafana/provis
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from salesflow.slo.rules import BUDGET_REMAINING, ERROR_BUDGET, error_ratio, selector
 from salesflow.slo.spec import Spec
 
 Panel = dict[str, Any]
+Query = tuple[str, str]  # (PromQL, legend)
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
+GRID_WIDTH = 24  # Grafana's columns
 
 
-def _targets(*queries: tuple[str, str]) -> list[dict[str, Any]]:
+def _targets(*queries: Query) -> list[dict[str, Any]]:
     return [
         {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": chr(ord("A") + i)}
         for i, (expr, legend) in enumerate(queries)
@@ -29,7 +34,7 @@ def _panel(
     title: str,
     grid: tuple[int, int, int, int],
     unit: str,
-    queries: list[tuple[str, str]],
+    queries: Sequence[Query],
     description: str = "",
     **options: Any,
 ) -> Panel:
@@ -56,7 +61,7 @@ def _row(title: str, y: int) -> Panel:
     }
 
 
-def _quantiles(histogram: str, by: str, quantiles: tuple[float, ...]) -> list[tuple[str, str]]:
+def _quantiles(histogram: str, by: str, quantiles: tuple[float, ...]) -> list[Query]:
     extra = f"{by}, " if by else ""
     suffix = f" {{{{{by}}}}}" if by else ""
     return [
@@ -115,118 +120,108 @@ def slo_panels(spec: Spec, y: int) -> list[Panel]:
     return panels
 
 
+@dataclass(frozen=True)
+class Chart:
+    """One panel of the service rows: laid out left to right, ``width`` of 24 columns, 8 high."""
+
+    title: str
+    unit: str
+    queries: Sequence[Query]
+    width: int = 12
+    kind: str = "timeseries"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _rate_by(metric: str, labels: str) -> list[Query]:
+    """Per-second rate of a counter, summed by ``labels`` (comma-separated), one series per value."""
+    return [(f"sum by ({labels}) (rate({metric}[{RATE}]))", _legend(labels))]
+
+
+def _gauge_by(how: str, metric: str, labels: str) -> list[Query]:
+    """A gauge, aggregated (``how``: sum, max) by ``labels``."""
+    return [(f"{how} by ({labels}) ({metric})", _legend(labels))]
+
+
+def _legend(labels: str) -> str:
+    return " ".join(f"{{{{{label.strip()}}}}}" for label in labels.split(","))
+
+
+JOBS = "<jobs>"  # stands for the spec's scrape jobs (``a|b``), filled in by ``service_panels``
+TARGETS_UP: Mapping[str, Any] = {
+    "defaults": {
+        "thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}]}
+    },
+    "colorMode": "background",
+    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+}
+
+# The rows under the SLOs, one entry per panel in layout order; a string starts a row (its header).
+SERVICE_PANELS: tuple[str | Chart, ...] = (
+    "Throughput",
+    Chart("Events processed by type and status", "ops", _rate_by("salesflow_events_processed_total", "type, status")),
+    Chart("Records consumed by topic", "ops", _rate_by("salesflow_events_consumed_total", "topic")),
+    "Latency",
+    Chart(
+        "Freshness (processed - occurred), replays excluded",
+        "s",
+        _quantiles("salesflow_event_freshness_seconds", "", (0.5, 0.95, 0.99)),
+    ),
+    Chart(
+        "Message processing latency (sent - queued) by channel",
+        "s",
+        _quantiles("salesflow_message_processing_latency_seconds", "channel", (0.5, 0.99)),
+    ),
+    Chart("Handler duration p99 by handler", "s", _quantiles("salesflow_handler_duration_seconds", "handler", (0.99,))),
+    Chart("Handler errors by handler and kind", "ops", _rate_by("salesflow_handler_errors_total", "handler, kind")),
+    "Kafka",
+    # Each instance reports the partitions it owns: records add up, seconds take the worst.
+    Chart(
+        "Consumer lag: age of the oldest unprocessed record",
+        "s",
+        _gauge_by("max", "salesflow_consumer_lag_seconds", "group, topic"),
+    ),
+    Chart("Consumer lag: records", "short", _gauge_by("sum", "salesflow_consumer_lag", "group, topic")),
+    Chart("Dead letters by reason", "ops", _rate_by("salesflow_dead_letters_total", "reason")),
+    Chart("Replayed events by type", "ops", _rate_by("salesflow_events_replayed_total", "type")),
+    "Projection and targets",
+    Chart("Projection rows written by table", "ops", _rate_by("salesflow_projection_rows_written_total", "table"), 8),
+    Chart(
+        "Projection batch write p99, and write errors",
+        "s",
+        [
+            *_quantiles("salesflow_projection_batch_duration_seconds", "", (0.99,)),
+            (f"sum(rate(salesflow_projection_write_errors_total[{RATE}]))", "write errors/s"),
+        ],
+        8,
+    ),
+    Chart("Scrape targets up", "none", [(f'up{{job=~"{JOBS}"}}', "{{job}} {{instance}}")], 8, "stat", TARGETS_UP),
+)
+CHART_HEIGHT = 8
+
+
+def _chart(chart: Chart, x: int, y: int, jobs: str) -> Panel:
+    queries = [(expr.replace(JOBS, jobs), legend) for expr, legend in chart.queries]
+    options = copy.deepcopy(dict(chart.options))  # the panel owns its options; the table stays as it is
+    return _panel(chart.kind, chart.title, (x, y, chart.width, CHART_HEIGHT), chart.unit, queries, **options)
+
+
 def service_panels(spec: Spec, y: int) -> list[Panel]:
-    """Throughput, latency, Kafka and projection panels."""
+    """Throughput, latency, Kafka and projection panels (``SERVICE_PANELS``) from ``y`` down: each row's
+    header, then its charts left to right, on a new line where the 24 columns are full."""
     jobs = "|".join(job.job for job in spec.jobs)
-    return [
-        _row("Throughput", y),
-        _panel(
-            "timeseries",
-            "Events processed by type and status",
-            (0, y + 1, 12, 8),
-            "ops",
-            [(f"sum by (type, status) (rate(salesflow_events_processed_total[{RATE}]))", "{{type}} {{status}}")],
-        ),
-        _panel(
-            "timeseries",
-            "Records consumed by topic",
-            (12, y + 1, 12, 8),
-            "ops",
-            [(f"sum by (topic) (rate(salesflow_events_consumed_total[{RATE}]))", "{{topic}}")],
-        ),
-        _row("Latency", y + 9),
-        _panel(
-            "timeseries",
-            "Freshness (processed - occurred), replays excluded",
-            (0, y + 10, 12, 8),
-            "s",
-            _quantiles("salesflow_event_freshness_seconds", "", (0.5, 0.95, 0.99)),
-        ),
-        _panel(
-            "timeseries",
-            "Message processing latency (sent - queued) by channel",
-            (12, y + 10, 12, 8),
-            "s",
-            _quantiles("salesflow_message_processing_latency_seconds", "channel", (0.5, 0.99)),
-        ),
-        _panel(
-            "timeseries",
-            "Handler duration p99 by handler",
-            (0, y + 18, 12, 8),
-            "s",
-            _quantiles("salesflow_handler_duration_seconds", "handler", (0.99,)),
-        ),
-        _panel(
-            "timeseries",
-            "Handler errors by handler and kind",
-            (12, y + 18, 12, 8),
-            "ops",
-            [(f"sum by (handler, kind) (rate(salesflow_handler_errors_total[{RATE}]))", "{{handler}} {{kind}}")],
-        ),
-        _row("Kafka", y + 26),
-        _panel(
-            "timeseries",
-            "Consumer lag: age of the oldest unprocessed record",
-            (0, y + 27, 12, 8),
-            "s",
-            [("max by (group, topic) (salesflow_consumer_lag_seconds)", "{{group}} {{topic}}")],
-        ),
-        # Each instance reports the partitions it owns: records add up, seconds take the worst.
-        _panel(
-            "timeseries",
-            "Consumer lag: records",
-            (12, y + 27, 12, 8),
-            "short",
-            [("sum by (group, topic) (salesflow_consumer_lag)", "{{group}} {{topic}}")],
-        ),
-        _panel(
-            "timeseries",
-            "Dead letters by reason",
-            (0, y + 35, 12, 8),
-            "ops",
-            [(f"sum by (reason) (rate(salesflow_dead_letters_total[{RATE}]))", "{{reason}}")],
-        ),
-        _panel(
-            "timeseries",
-            "Replayed events by type",
-            (12, y + 35, 12, 8),
-            "ops",
-            [(f"sum by (type) (rate(salesflow_events_replayed_total[{RATE}]))", "{{type}}")],
-        ),
-        _row("Projection and targets", y + 43),
-        _panel(
-            "timeseries",
-            "Projection rows written by table",
-            (0, y + 44, 8, 8),
-            "ops",
-            [(f"sum by (table) (rate(salesflow_projection_rows_written_total[{RATE}]))", "{{table}}")],
-        ),
-        _panel(
-            "timeseries",
-            "Projection batch write p99, and write errors",
-            (8, y + 44, 8, 8),
-            "s",
-            [
-                *_quantiles("salesflow_projection_batch_duration_seconds", "", (0.99,)),
-                (f"sum(rate(salesflow_projection_write_errors_total[{RATE}]))", "write errors/s"),
-            ],
-        ),
-        _panel(
-            "stat",
-            "Scrape targets up",
-            (16, y + 44, 8, 8),
-            "none",
-            [(f'up{{job=~"{jobs}"}}', "{{job}} {{instance}}")],
-            defaults={
-                "thresholds": {
-                    "mode": "absolute",
-                    "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
-                }
-            },
-            colorMode="background",
-            reduceOptions={"calcs": ["lastNotNull"], "fields": "", "values": False},
-        ),
-    ]
+    panels: list[Panel] = []
+    x = 0
+    for entry in SERVICE_PANELS:
+        if isinstance(entry, str):  # a row: below the charts of the one before
+            y += CHART_HEIGHT if panels else 0
+            panels.append(_row(entry, y))
+            x, y = 0, y + 1
+            continue
+        if x + entry.width > GRID_WIDTH:
+            x, y = 0, y + CHART_HEIGHT
+        panels.append(_chart(entry, x, y, jobs))
+        x += entry.width
+    return panels
 
 
 def dashboard(spec: Spec) -> dict[str, Any]:

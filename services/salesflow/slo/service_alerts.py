@@ -8,6 +8,7 @@ and ``absent`` can tell.
 from __future__ import annotations
 
 from salesflow.slo.outbox_alerts import outbox_backlog_old
+from salesflow.slo.replay_alerts import replays_high
 from salesflow.slo.rules import Group, Rule
 from salesflow.slo.spec import Job, Spec
 
@@ -114,6 +115,7 @@ def metrics_absent(spec: Spec, job: Job) -> Rule:
 def service_group(spec: Spec) -> Group:
     """Every non-SLO alert, in one group."""
     rules = [consumer_lag(spec), dead_letters(spec), rejected_records(spec), outbox_backlog_old(spec)]
+    rules.append(replays_high(spec))
     for job in spec.jobs:
         rules += [down(spec, job), metrics_absent(spec, job)]
     return {"name": f"{spec.service}-service-alerts", "rules": rules}

@@ -105,6 +105,9 @@ class ServiceAlerts(_Model):
     dead_letter_window: Duration
     dead_letter_for: Duration
     rejected_records_window: Duration = "15m"  # any record the projection rejected within it
+    replays_per_minute: float = Field(default=100, gt=0)  # events replayed through the API...
+    replay_window: Duration = "10m"  # ...on average over this window...
+    replay_for: Duration = "5m"  # ...for this long
     down_for: Duration
     absent_for: Duration
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 from sqlalchemy import TableClause
 
-from salesflow.api.auth import Caller, Principal
+from salesflow.api.auth import Caller
 from salesflow.api.http_errors import ApiError
 from salesflow.api.models import AiRoiRows, AttributionRows, ErrorBody, FunnelRows
 from salesflow.api.params import IsoDate
@@ -20,7 +22,12 @@ MAX_ROWS = 5000
 router = APIRouter(
     prefix="/api/analytics",
     tags=["analytics"],
-    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
 )
 
 Since = Annotated[IsoDate | None, Query(description="First UTC day (inclusive).")]
@@ -28,54 +35,66 @@ Until = Annotated[IsoDate | None, Query(description="Last UTC day (inclusive).")
 Limit = Annotated[int, Query(ge=1, le=MAX_ROWS, description="At most this many rows, by day.")]
 
 
-@router.get("/funnel", response_model=FunnelRows)
-async def funnel(
-    request: Request,
-    who: Caller,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 1000,
-    tenant_id: TenantFilter = None,
-) -> FunnelRows:
-    """Leads per funnel stage (`created`, `contacted`, `in_sequence`, `sequence_completed`), per day."""
-    return FunnelRows(items=await _rows(request, who, FUNNEL_DAILY, since, until, limit, tenant_id))
+@dataclass(frozen=True)
+class DailyReport:
+    """One ``GET /api/analytics/<path>``: rows of ``view`` per tenant and day, answered as ``model``."""
+
+    path: str
+    name: str  # the route's name: its OpenAPI summary and operation id derive from it
+    view: TableClause
+    model: type[BaseModel]
+    description: str
 
 
-@router.get("/ai-roi", response_model=AiRoiRows)
-async def ai_roi(
-    request: Request,
-    who: Caller,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 1000,
-    tenant_id: TenantFilter = None,
-) -> AiRoiRows:
-    """Autopilot actions, their AI cost and attributed value, and ROI (value / cost), per day."""
-    return AiRoiRows(items=await _rows(request, who, AI_ROI_DAILY, since, until, limit, tenant_id))
+REPORTS = (
+    DailyReport(
+        "/funnel",
+        "funnel",
+        FUNNEL_DAILY,
+        FunnelRows,
+        "Leads per funnel stage (`created`, `contacted`, `in_sequence`, `sequence_completed`), per day.",
+    ),
+    DailyReport(
+        "/ai-roi",
+        "ai_roi",
+        AI_ROI_DAILY,
+        AiRoiRows,
+        "Autopilot actions, their AI cost and attributed value, and ROI (value / cost), per day.",
+    ),
+    DailyReport(
+        "/attribution",
+        "attribution",
+        ATTRIBUTION_DAILY,
+        AttributionRows,
+        "Touches and leads by touch kind, source and channel, per day.",
+    ),
+)
 
 
-@router.get("/attribution", response_model=AttributionRows)
-async def attribution(
-    request: Request,
-    who: Caller,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 1000,
-    tenant_id: TenantFilter = None,
-) -> AttributionRows:
-    """Touches and leads by touch kind, source and channel, per day."""
-    return AttributionRows(items=await _rows(request, who, ATTRIBUTION_DAILY, since, until, limit, tenant_id))
+def _endpoint(report: DailyReport) -> Callable[..., Awaitable[BaseModel]]:
+    async def endpoint(
+        request: Request,
+        who: Caller,
+        since: Since = None,
+        until: Until = None,
+        limit: Limit = 1000,
+        tenant_id: TenantFilter = None,
+    ) -> BaseModel:
+        if since and until and since > until:
+            raise ApiError(400, "`since` must not be after `until`")
+        scope = who.scope(tenant_id)
+        rows = await daily_rows(request.app.state.engine, report.view, scope, since=since, until=until, limit=limit)
+        return report.model(items=rows)
+
+    return endpoint
 
 
-async def _rows(
-    request: Request,
-    who: Principal,
-    view: TableClause,
-    since: date | None,
-    until: date | None,
-    limit: int,
-    tenant_id: str | None,
-) -> list[Any]:
-    if since and until and since > until:
-        raise ApiError(400, "`since` must not be after `until`")
-    return await daily_rows(request.app.state.engine, view, who.scope(tenant_id), since=since, until=until, limit=limit)
+for _report in REPORTS:
+    router.add_api_route(
+        _report.path,
+        _endpoint(_report),
+        methods=["GET"],
+        response_model=_report.model,
+        name=_report.name,
+        description=_report.description,
+    )

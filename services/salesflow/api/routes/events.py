@@ -9,11 +9,15 @@ from uuid import UUID
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query, Request
 
-from salesflow.api.auth import Caller
+from salesflow.api.audit_store import AuditEntry, AuditKind
+from salesflow.api.auth import Caller, ReplayCaller
 from salesflow.api.http_errors import ApiError, NotFound, Unavailable
 from salesflow.api.models import BatchReplayOut, ErrorBody, EventOut, EventPage, ReplayOut, SourcePosition
 from salesflow.api.params import IsoDateTime
+from salesflow.api.principal import Principal
 from salesflow.api.queries import Cursor, EventFilter, Row, get_event, list_events
+from salesflow.api.replays import queue_replay
+from salesflow.api.request_context import request_id, trace_id
 from salesflow.domain.events import EventType
 from salesflow.domain.outcome import EventStatus
 from salesflow.replay.republish import ReplayResult
@@ -25,7 +29,9 @@ MAX_BATCH = 1000
 TENANT_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 
 router = APIRouter(
-    prefix="/api/events", tags=["events"], responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+    prefix="/api/events",
+    tags=["events"],
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Events per page.")]
@@ -82,28 +88,30 @@ async def get_event_route(event_id: UUID, request: Request, who: Caller) -> Even
     response_model=ReplayOut,
     responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
-async def replay_event(event_id: UUID, request: Request, who: Caller) -> ReplayOut:
+async def replay_event(event_id: UUID, request: Request, who: ReplayCaller) -> ReplayOut:
     """Re-publish the event's original record, marked as a replay: its handlers run again and its facts
-    are recomputed. 409 when the record can no longer be read from Kafka."""
-    found = await positions_by_id(request.app.state.engine, [event_id], tenant_id=who.tenant_id)
+    are recomputed. The record is queued in the outbox with the replay's audit row, and the relay
+    publishes it. 409 when the record can no longer be read from Kafka. Needs `events:replay`."""
+    found = await positions_by_id(request.app.state.engine, [event_id], tenants=who.tenants)
     if not found:
         raise NotFound(f"event {event_id}")
-    (result,) = await _replay(request, found)
+    (result,), audit_id = await _replay(request, who, "event", {"event_id": str(event_id)}, found)
     if not result.ok:
         raise ApiError(409, f"event {event_id} cannot be replayed: {result.status}: {result.detail}")
-    return replay_out(result)
+    return replay_out(result, audit_id)
 
 
 @router.post("/replay/batch", status_code=202, response_model=BatchReplayOut)
 async def replay_batch(
     request: Request,
-    who: Caller,
+    who: ReplayCaller,
     event_type: EventType | None = None,
     status: Literal["failed", "processed"] = "failed",
     limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 100,
     tenant_id: TenantFilter = None,
 ) -> BatchReplayOut:
-    """Re-publish the oldest `limit` events with this status (and type), in their original order."""
+    """Re-publish the oldest `limit` events with this status (and type), in their original order, through
+    the outbox with one audit row. Needs `events:replay`."""
     scope = who.scope(tenant_id)
     selected: list[EventPosition] = (
         []
@@ -113,12 +121,16 @@ async def replay_batch(
             status=EventStatus(status),
             event_type=event_type.value if event_type else None,
             limit=limit,
-            tenant_id=scope.tenant_id,
+            tenants=scope.tenants,
         )
     )
-    results = await _replay(request, selected) if selected else []
+    asked = {"event_type": event_type.value if event_type else None, "status": status, "limit": limit}
+    results, audit_id = await _replay(request, who, "batch", {**asked, "tenant_id": tenant_id}, selected)
     return BatchReplayOut(
-        selected=len(selected), republished=sum(r.ok for r in results), results=[replay_out(r) for r in results]
+        selected=len(selected),
+        republished=sum(r.ok for r in results),
+        results=[replay_out(r, audit_id if r.ok else None) for r in results],
+        audit_id=audit_id,
     )
 
 
@@ -128,15 +140,19 @@ async def _page(request: Request, where: EventFilter, limit: int, cursor: str | 
     return EventPage(items=[event_out(r) for r in rows], next_cursor=following.encode() if following else None)
 
 
-async def _replay(request: Request, selected: list[EventPosition]) -> list[ReplayResult]:
+async def _replay(
+    request: Request, who: Principal, kind: AuditKind, asked: dict[str, Any], selected: list[EventPosition]
+) -> tuple[list[ReplayResult], int | None]:
+    if not selected:
+        return [], None
+    entry = AuditEntry(who, kind, asked, [], [], request_id(request), trace_id())
     try:
-        replayer = await request.app.state.kafka.replayer()
-        results: list[ReplayResult] = await replayer.replay(selected)
+        results, audit_id = await queue_replay(request.app.state.engine, request.app.state.settings, entry, selected)
     except (KafkaError, OSError, TimeoutError) as exc:
         raise Unavailable("kafka") from exc
     for result in results:
         request.app.state.metrics.replays.labels(result.status).inc()
-    return results
+    return results, audit_id
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -158,7 +174,7 @@ def event_out(row: Row) -> EventOut:
     return EventOut(**fields, source=source)
 
 
-def replay_out(result: ReplayResult) -> ReplayOut:
+def replay_out(result: ReplayResult, audit_id: int | None = None) -> ReplayOut:
     def pos(p: tuple[str, int, int] | None) -> SourcePosition | None:
         return None if p is None else SourcePosition(topic=p[0], partition=p[1], offset=p[2])
 
@@ -168,4 +184,5 @@ def replay_out(result: ReplayResult) -> ReplayOut:
         detail=result.detail,
         original=pos(result.original),
         republished=pos(result.republished),
+        audit_id=audit_id,
     )

@@ -17,7 +17,18 @@ from salesflow.domain.records import RecordIn
 LogFormat = Literal["json", "text"]
 
 # The attributes `extra=` may carry; they become top-level keys of the JSON line.
-EVENT_FIELDS = ("event_id", "event_type", "tenant_id", "topic", "partition", "offset", "status", "reason")
+EVENT_FIELDS = (
+    "event_id",
+    "event_type",
+    "tenant_id",
+    "topic",
+    "partition",
+    "offset",
+    "status",
+    "reason",
+    "trace_id",
+    "span_id",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,9 +43,24 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, field, None)
             if value is not None:
                 line[field] = value if isinstance(value, int | float) else str(value)
+        if "trace_id" not in line:
+            line.update(current_trace())
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
+
+
+def current_trace() -> dict[str, str]:
+    """``trace_id`` / ``span_id`` of the current span, as the W3C ids; {} without one (and at no
+    cost where OpenTelemetry was never loaded: tracing off)."""
+    if "opentelemetry.trace" not in sys.modules:
+        return {}
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
 
 
 def configure(level: str = "INFO", fmt: LogFormat = "json") -> None:

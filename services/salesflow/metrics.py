@@ -27,66 +27,54 @@ class PipelineMetrics:
         self.registry = registry or CollectorRegistry()
         self._children: dict[tuple[int, tuple[Any, ...]], Any] = {}
         r = self.registry
-        self.events_consumed = Counter(
-            "salesflow_events_consumed", "Records read from a source topic", ["topic"], registry=r
+        self.events_consumed = _counter(r, "salesflow_events_consumed", "Records read from a source topic", "topic")
+        self.events_processed = _counter(
+            r, "salesflow_events_processed", "Events with a final status, by type and status", "type", "status"
         )
-        self.events_processed = Counter(
-            "salesflow_events_processed",
-            "Events with a final status, by type and status",
-            ["type", "status"],
-            registry=r,
+        self.handler_duration = _histogram(
+            r, "salesflow_handler_duration_seconds", "Time in one handler call", DURATION_BUCKETS, "handler"
         )
-        self.handler_duration = Histogram(
-            "salesflow_handler_duration_seconds",
-            "Time in one handler call",
-            ["handler"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
+        self.handler_errors = _counter(
+            r, "salesflow_handler_errors", "Handler calls that raised, by handler and kind", "handler", "kind"
         )
-        self.handler_errors = Counter(
-            "salesflow_handler_errors",
-            "Handler calls that raised, by handler and kind",
-            ["handler", "kind"],
-            registry=r,
-        )
-        self.freshness = Histogram(
+        self.freshness = _histogram(
+            r,
             "salesflow_event_freshness_seconds",
             "Processed minus occurred time, replays excluded",
-            ["type"],
-            buckets=FRESHNESS_BUCKETS,
-            registry=r,
+            FRESHNESS_BUCKETS,
+            "type",
         )
-        self.dead_letters = Counter(
-            "salesflow_dead_letters", "Records sent to the dead-letter topic, by reason", ["reason"], registry=r
+        self.dead_letters = _counter(
+            r, "salesflow_dead_letters", "Records sent to the dead-letter topic, by reason", "reason"
         )
-        self.replays = Counter("salesflow_events_replayed", "Events processed again (replays)", ["type"], registry=r)
-        self.consumer_lag = Gauge(
-            "salesflow_consumer_lag", "Records not yet processed, by group and topic", ["group", "topic"], registry=r
+        self.replays = _counter(r, "salesflow_events_replayed", "Events processed again (replays)", "type")
+        self.consumer_lag = _gauge(
+            r, "salesflow_consumer_lag", "Records not yet processed, by group and topic", "group", "topic"
         )
-        self.consumer_lag_seconds = Gauge(
-            "salesflow_consumer_lag_seconds", "Age of the oldest unprocessed record", ["group", "topic"], registry=r
+        self.consumer_lag_seconds = _gauge(
+            r, "salesflow_consumer_lag_seconds", "Age of the oldest unprocessed record", "group", "topic"
         )
-        self.projection_rows = Counter(
-            "salesflow_projection_rows_written", "Rows upserted by the projection, by table", ["table"], registry=r
-        )
-        self.projection_batch_duration = Histogram(
-            "salesflow_projection_batch_duration_seconds",
-            "Time to write one projection batch",
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
-        self.projection_write_errors = Counter(
-            "salesflow_projection_write_errors", "Failed projection batch writes (retried)", registry=r
-        )
-        self.projection_rejected_records = Counter(
-            "salesflow_projection_rejected_records",
-            "Records the projection kept aside in rejected_records instead of writing, by reason",
-            ["reason"],
-            registry=r,
-        )
+        self._projection_metrics(r)
         self._business = _business_metrics(r)
         # (metric, labels) of observations already found well-formed -> whether the metric is a counter
         self._checked_series: dict[tuple[str, tuple[tuple[str, str], ...]], bool] = {}
+
+    def _projection_metrics(self, r: CollectorRegistry) -> None:
+        self.projection_rows = _counter(
+            r, "salesflow_projection_rows_written", "Rows upserted by the projection, by table", "table"
+        )
+        self.projection_batch_duration = _histogram(
+            r, "salesflow_projection_batch_duration_seconds", "Time to write one projection batch", DURATION_BUCKETS
+        )
+        self.projection_write_errors = _counter(
+            r, "salesflow_projection_write_errors", "Failed projection batch writes (retried)"
+        )
+        self.projection_rejected_records = _counter(
+            r,
+            "salesflow_projection_rejected_records",
+            "Records the projection kept aside in rejected_records instead of writing, by reason",
+            "reason",
+        )
 
     def child(self, metric: Any, *labels: str) -> Any:
         """The labelled child of one of these metrics, looked up once: ``labels()`` takes a lock and
@@ -161,23 +149,34 @@ def observe_many(series: Any, values: Sequence[float]) -> None:
 
 def _business_metrics(r: CollectorRegistry) -> dict[str, Counter | Histogram]:
     return {
-        "message_processing_latency_seconds": Histogram(
+        "message_processing_latency_seconds": _histogram(
+            r,
             "salesflow_message_processing_latency_seconds",
             "Message sent_at minus queued_at, by channel",
-            ["channel"],
-            buckets=MESSAGE_LATENCY_BUCKETS,
-            registry=r,
+            MESSAGE_LATENCY_BUCKETS,
+            "channel",
         ),
-        "leads_created_total": Counter("salesflow_leads_created", "Leads created, by source", ["source"], registry=r),
-        "autopilot_actions_total": Counter(
-            "salesflow_autopilot_actions", "Autopilot actions executed, by outcome", ["outcome"], registry=r
+        "leads_created_total": _counter(r, "salesflow_leads_created", "Leads created, by source", "source"),
+        "autopilot_actions_total": _counter(
+            r, "salesflow_autopilot_actions", "Autopilot actions executed, by outcome", "outcome"
         ),
-        "ai_cost_usd_total": Counter("salesflow_ai_cost_usd", "AI cost of autopilot actions, in USD", registry=r),
-        "ai_value_usd_total": Counter(
-            "salesflow_ai_value_usd", "Value attributed to autopilot actions, in USD", registry=r
-        ),
-        "messages_sent_total": Counter("salesflow_messages_sent", "Messages sent, by channel", ["channel"], registry=r),
-        "sequence_steps_total": Counter(
-            "salesflow_sequence_steps", "Sequence steps executed, by status", ["status"], registry=r
-        ),
+        "ai_cost_usd_total": _counter(r, "salesflow_ai_cost_usd", "AI cost of autopilot actions, in USD"),
+        "ai_value_usd_total": _counter(r, "salesflow_ai_value_usd", "Value attributed to autopilot actions, in USD"),
+        "messages_sent_total": _counter(r, "salesflow_messages_sent", "Messages sent, by channel", "channel"),
+        "sequence_steps_total": _counter(r, "salesflow_sequence_steps", "Sequence steps executed, by status", "status"),
     }
+
+
+# A metric in one call: name, help text, then its label names (bounded; see the module docstring).
+def _counter(r: CollectorRegistry, name: str, documentation: str, *labels: str) -> Counter:
+    return Counter(name, documentation, labels, registry=r)
+
+
+def _gauge(r: CollectorRegistry, name: str, documentation: str, *labels: str) -> Gauge:
+    return Gauge(name, documentation, labels, registry=r)
+
+
+def _histogram(
+    r: CollectorRegistry, name: str, documentation: str, buckets: Sequence[float], *labels: str
+) -> Histogram:
+    return Histogram(name, documentation, labels, buckets=buckets, registry=r)

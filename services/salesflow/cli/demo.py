@@ -16,6 +16,7 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
+from salesflow.cli import demo_tracing
 from salesflow.cli.common import console, run, settings
 from salesflow.cli.produce import _produce_demo
 
@@ -33,8 +34,40 @@ def demo(
     rate: float = typer.Option(500, min=0, help="Events per second (0: as fast as possible)."),
     keep_running: bool = typer.Option(False, help="Leave the worker and projection running after the summary."),
     timeout: float = typer.Option(180, help="Seconds to wait for every event to reach a final status."),
+    tracing: bool = typer.Option(False, "--tracing", help="Traces to a local Jaeger; a CRM request via the outbox."),
 ) -> None:
     """Run the whole pipeline on a demo load and print what landed in Postgres."""
+    config = _prepare()
+    logs = Path(os.environ.get("SALESFLOW_STACK_DIR", ".stack")) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    traced = demo_tracing.start(config, logs) if tracing else None  # before the spawns: OTEL_* env
+    services = [_spawn("worker", logs), _spawn("projection", logs)]
+    try:
+        console.rule(f"producing {count} events and {invalid} invalid records")
+        report = run(_produce_demo(count, rate, 0, seed=int(time.time())))
+        positions = run(_send_invalid(config, invalid))
+        ids = [UUID(i) for i in report.acknowledged]
+        if traced:
+            ids += run(demo_tracing.publish_requests(traced, config))
+        run(_wait_until_final(config, ids, positions, timeout))
+        run(_print_summary(config))
+        run(_print_dead_letters_of_this_run(config, positions))
+        if traced:
+            run(demo_tracing.show(traced))
+        console.print(
+            f"\nmetrics, served while the worker and projection run: "
+            f"worker http://127.0.0.1:{config.worker_metrics_port}/metrics, "
+            f"projection http://127.0.0.1:{config.projection_metrics_port}/metrics; logs in {logs}"
+        )
+    finally:
+        if traced:
+            demo_tracing.stop(traced)
+        _leave(services, keep_running)
+
+
+def _prepare() -> Settings:
+    """The local stack (unless endpoints are given), the topics, the migrations, and a leader for
+    every partition (producing before that only earns retries and warnings); the settings."""
     if not os.environ.get("SALESFLOW_KAFKA_BOOTSTRAP_SERVERS"):
         from salesflow.devstack import env_exports, up
 
@@ -55,33 +88,18 @@ def demo(
         console.print(f"[red]no leader after 60s for: {', '.join(leaderless)}[/red]")
         raise typer.Exit(1)
     console.print("every partition has a leader")
+    return config
 
-    logs = Path(os.environ.get("SALESFLOW_STACK_DIR", ".stack")) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    services = [_spawn("worker", logs), _spawn("projection", logs)]
-    try:
-        console.rule(f"producing {count} events and {invalid} invalid records")
-        report = run(_produce_demo(count, rate, 0, seed=int(time.time())))
-        positions = run(_send_invalid(config, invalid))
-        ids = [UUID(i) for i in report.acknowledged]
-        run(_wait_until_final(config, ids, positions, timeout))
-        run(_print_summary(config))
-        run(_print_dead_letters_of_this_run(config, positions))
-        console.print(
-            f"\nmetrics, served while the worker and projection run: "
-            f"worker http://127.0.0.1:{config.worker_metrics_port}/metrics, "
-            f"projection http://127.0.0.1:{config.projection_metrics_port}/metrics; logs in {logs}"
-        )
-    finally:
-        if keep_running:
-            console.print(f"worker and projection keep running (pids {[p.pid for p in services]})")
-        else:
-            for process in services:
-                _stop(process)
-            console.print(
-                "worker and projection stopped, and their metrics with them "
-                "(`salesflow demo --keep-running` leaves them up)"
-            )
+
+def _leave(services: list[subprocess.Popen[bytes]], keep_running: bool) -> None:
+    if keep_running:
+        console.print(f"worker and projection keep running (pids {[p.pid for p in services]})")
+        return
+    for process in services:
+        _stop(process)
+    console.print(
+        "worker and projection stopped, and their metrics with them (`salesflow demo --keep-running` leaves them up)"
+    )
 
 
 def summary() -> None:

@@ -22,15 +22,19 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 @dev_app.command()
-def up() -> None:
+def up(
+    tracing: bool = typer.Option(False, "--tracing", help="Also a local Jaeger (built once from its Go module)."),
+) -> None:
     """Start Kafka and Postgres (fetching/installing what is missing); no-op when running."""
     from salesflow.devstack import stack
 
     try:
-        stack.up(echo=_echo_err)
+        stack.up(echo=_echo_err, tracing=tracing)
     except Exception as exc:  # show the reason (log tail) without a traceback
         raise _fail(exc) from exc
-    typer.echo('# run: eval "$(salesflow dev env)"', err=True)
+    typer.echo(f'# run: eval "$(salesflow dev env{" --tracing" if tracing else ""})"', err=True)
+    if tracing:
+        typer.echo(f"# traces: {stack.jaeger_config().ui_url}", err=True)
 
 
 @dev_app.command()
@@ -45,11 +49,13 @@ def down() -> None:
 
 
 @dev_app.command()
-def env() -> None:
+def env(
+    tracing: bool = typer.Option(False, "--tracing", help="Also OTEL_* exports for the local Jaeger."),
+) -> None:
     """Print ``export NAME=value`` lines; use as ``eval "$(salesflow dev env)"``."""
     from salesflow.devstack import stack
 
-    for name, value in stack.env_exports().items():
+    for name, value in stack.env_exports(tracing=tracing).items():
         typer.echo(f"export {name}={shlex.quote(value)}")
 
 
@@ -78,3 +84,16 @@ def reset(
         stack.reset(echo=_echo_err)
     except Exception as exc:
         raise _fail(exc) from exc
+
+
+@dev_app.command()
+def trace(trace_id: str = typer.Argument(..., help="The 32-hex-digit trace id (log lines carry it).")) -> None:
+    """Print one trace from the local Jaeger (``dev up --tracing``) as a tree of spans."""
+    from salesflow.devstack import stack
+    from salesflow.tracing.render import fetch_trace, render
+
+    found = fetch_trace(stack.jaeger_config().ui_url, trace_id)
+    if found is None:
+        typer.echo(f"the local Jaeger has no trace {trace_id} (is it up? `salesflow dev up --tracing`)", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(render(found))

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .kafka_properties import write_server_properties
 from .kafka_security import (
     KafkaSecurity,
     admin_client_options,
     check_formatted_for,
     dev_security,
     format_arguments,
-    listener_properties,
     mark_formatted_for,
 )
 
@@ -74,6 +74,9 @@ class KafkaConfig:
     version: str = ""
     security: KafkaSecurity | None = None
     jar_dir: Path | None = None
+    # (listen port, advertised port) of a second PLAINTEXT listener whose clients reach it through a
+    # proxy (the nemesis's Toxiproxy): metadata fetched through it points them back at the proxy.
+    proxied: tuple[int, int] | None = None
 
     @classmethod
     def from_env(cls, state_dir: Path) -> KafkaConfig:
@@ -128,44 +131,6 @@ def java_cmd(cfg: KafkaConfig, main: str, log4j: Path = TOOLS_LOG4J, xmx: str = 
     """``java ... -cp '<libs>/*' <main>``: run any main class from the cached Kafka jars."""
     props = [f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={cfg.log_file.parent}"]
     return ["java", f"-Xmx{xmx}", *JVM_OPTS, *props, "-cp", f"{cfg.libs}/*", main]
-
-
-# Combined broker+controller on loopback. Static quorum (controller.quorum.voters) is the
-# simplest KRaft form and is formatted without --standalone. Topics are created explicitly
-# by the app and tests; internal topics (__consumer_offsets, ...) are created regardless.
-SERVER_PROPERTIES = """\
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{cport}
-controller.listener.names=CONTROLLER
-{listeners}log.dirs={data}
-num.partitions=6
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-# KIP-848 (the `consumer` group protocol): the broker owns session and heartbeat, and its defaults
-# (45 s session, at least 45 s) would leave a dead member's partitions idle that long. The same
-# 6 s / 2 s as the classic protocol's default settings (README "Failover").
-group.consumer.min.session.timeout.ms=6000
-group.consumer.session.timeout.ms=6000
-group.consumer.min.heartbeat.interval.ms=1000
-group.consumer.heartbeat.interval.ms=2000
-"""
-
-
-def write_server_properties(cfg: KafkaConfig) -> Path:
-    """(Re)write ``server.properties`` (ports may have changed since the last start)."""
-    cfg.home.mkdir(parents=True, exist_ok=True)
-    path = cfg.home / "server.properties"
-    listeners = listener_properties(cfg.security, cfg.port, cfg.controller_port)
-    path.touch(mode=0o600)  # a secured broker's file holds passwords
-    path.write_text(SERVER_PROPERTIES.format(cport=cfg.controller_port, listeners=listeners, data=cfg.home / "data"))
-    return path
 
 
 def _format_storage(cfg: KafkaConfig, props: Path) -> None:

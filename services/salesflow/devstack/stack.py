@@ -20,7 +20,7 @@ from pathlib import Path
 
 from salesflow.db.urls import mask_password
 
-from . import kafka, kafka_security, postgres
+from . import jaeger, kafka, kafka_security, postgres
 from .kafka import Echo, KafkaConfig
 from .postgres import PostgresConfig
 
@@ -46,6 +46,11 @@ def stack_dir() -> Path:
 def kafka_config() -> KafkaConfig:
     """The broker's config for the current environment."""
     return KafkaConfig.from_env(stack_dir())
+
+
+def jaeger_config() -> jaeger.JaegerConfig:
+    """The local Jaeger's config (``dev up --tracing``) for the current environment."""
+    return jaeger.JaegerConfig.from_env(stack_dir())
 
 
 def postgres_config() -> PostgresConfig:
@@ -149,8 +154,9 @@ def ensure_prerequisites(echo: Echo = _stderr) -> None:
     ensure_kafka_jars(echo)
 
 
-def up(echo: Echo = _stderr) -> dict[str, str]:
+def up(echo: Echo = _stderr, *, tracing: bool = False) -> dict[str, str]:
     """Start Kafka and Postgres (installing/fetching what is missing); wait until both answer.
+    ``tracing``: a local Jaeger too (``devstack.jaeger``, built once), for ``OTEL_*`` exports.
 
     Returns ``{"kafka": "started"|"already running", "postgres": ...}``.
     """
@@ -163,6 +169,8 @@ def up(echo: Echo = _stderr) -> dict[str, str]:
             "postgres": pool.submit(postgres.start, pc, echo),
         }
         result = {name: "started" if f.result() else "already running" for name, f in futures.items()}
+        if tracing:
+            result["jaeger"] = "started" if jaeger.start(jaeger_config(), echo) else "already running"
     for name, what in result.items():
         echo(f"{name}: {what}")
     return result
@@ -175,6 +183,7 @@ def down(echo: Echo = _stderr) -> dict[str, str]:
         result = {
             "kafka": "stopped" if kafka.stop(kc) else "not running",
             "postgres": "stopped" if postgres.stop(pc) else "not running",
+            "jaeger": "stopped" if jaeger.stop(jaeger_config()) else "not running",
         }
     for name, what in result.items():
         echo(f"{name}: {what}")
@@ -187,7 +196,7 @@ def reset(echo: Echo = _stderr) -> None:
     root = stack_dir()
     with _locked():
         for entry in root.iterdir():
-            if entry.name == ".lock" or (entry.is_dir() and entry.name.startswith("kafka-")):
+            if entry.name == ".lock" or (entry.is_dir() and entry.name.startswith(("kafka-", "jaeger-"))):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
@@ -196,7 +205,7 @@ def reset(echo: Echo = _stderr) -> None:
     echo(f"reset {root} (jar cache kept)")
 
 
-def env_exports() -> dict[str, str]:
+def env_exports(*, tracing: bool = False) -> dict[str, str]:
     """Environment variables that point the app at this stack (secrets as ``*_FILE`` paths)."""
     kc = kafka_config()
     exports = {
@@ -205,6 +214,8 @@ def env_exports() -> dict[str, str]:
     }
     if kc.security is not None:
         exports.update(kafka_security.client_env(kc.security))
+    if tracing:  # `dev env --tracing`: traces go to the local Jaeger (`dev up --tracing`)
+        exports.update(jaeger.otel_env(jaeger_config()))
     return exports
 
 

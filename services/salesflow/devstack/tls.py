@@ -79,63 +79,101 @@ def make_certificate(
 ) -> ServerCertificate:
     """Create (once) a certificate for ``hosts`` signed by ``ca``, plus a PKCS#12 keystore of it."""
     folder.mkdir(parents=True, exist_ok=True)
-    cert, key, csr = folder / f"{name}.pem", folder / f"{name}-key.pem", folder / f"{name}.csr"
-    keystore, password_file = folder / f"{name}.p12", folder / f"{name}.p12.password"
-    if not (cert.exists() and key.exists() and keystore.exists() and password_file.exists()):
-        san = ",".join(f"IP:{h}" if h.replace(".", "").isdigit() else f"DNS:{h}" for h in hosts)
-        usage = "clientAuth" if client else "serverAuth"
-        extensions = folder / f"{name}.ext"
-        extensions.write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n")
-        _openssl(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            f"/CN={hosts[0]}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(csr),
-            cwd=folder,
-        )
-        _openssl(
-            "x509",
-            "-req",
-            "-in",
-            str(csr),
-            "-CA",
-            str(ca.cert),
-            "-CAkey",
-            str(ca.key),
-            "-CAcreateserial",
-            "-days",
-            DAYS,
-            "-extfile",
-            str(extensions),
-            "-out",
-            str(cert),
-            cwd=folder,
-        )
-        password_file.write_text(secrets.token_hex(16))
-        password_file.chmod(0o600)
-        # PKCS#12 is what a JVM keystore reads without extra tools (keytool is not needed).
-        _openssl(
-            "pkcs12",
-            "-export",
-            "-in",
-            str(cert),
-            "-inkey",
-            str(key),
-            "-name",
-            name,
-            "-passout",
-            f"file:{password_file}",
-            "-out",
-            str(keystore),
-            cwd=folder,
-        )
-        key.chmod(0o600)
+    files = _CertificateFiles.of(folder, name)
+    if not files.complete():
+        _request(files, hosts[0])
+        _sign(files, ca, hosts, client)
+        files.password.write_text(secrets.token_hex(16))
+        files.password.chmod(0o600)
+        _export_keystore(files)
+        files.key.chmod(0o600)
     return ServerCertificate(
-        ca=ca, cert=cert, key=key, keystore=keystore, keystore_password=password_file.read_text().strip()
+        ca=ca,
+        cert=files.cert,
+        key=files.key,
+        keystore=files.keystore,
+        keystore_password=files.password.read_text().strip(),
+    )
+
+
+@dataclass(frozen=True)
+class _CertificateFiles:
+    """The files of certificate ``name`` in ``folder``, each made by one of the steps below."""
+
+    folder: Path
+    name: str
+    key: Path
+    csr: Path
+    extensions: Path
+    cert: Path
+    keystore: Path
+    password: Path
+
+    @classmethod
+    def of(cls, folder: Path, name: str) -> _CertificateFiles:
+        suffixes = ("-key.pem", ".csr", ".ext", ".pem", ".p12", ".p12.password")
+        return cls(folder, name, *(folder / f"{name}{suffix}" for suffix in suffixes))
+
+    def complete(self) -> bool:
+        return all(path.exists() for path in (self.cert, self.key, self.keystore, self.password))
+
+
+def _request(files: _CertificateFiles, common_name: str) -> None:
+    """A new key and a certificate signing request for it."""
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        f"/CN={common_name}",
+        "-keyout",
+        str(files.key),
+        "-out",
+        str(files.csr),
+        cwd=files.folder,
+    )
+
+
+def _sign(files: _CertificateFiles, ca: CertificateAuthority, hosts: tuple[str, ...], client: bool) -> None:
+    """The request signed by ``ca``, for ``hosts`` (IP addresses or DNS names), as a server or a client."""
+    san = ",".join(f"IP:{h}" if h.replace(".", "").isdigit() else f"DNS:{h}" for h in hosts)
+    usage = "clientAuth" if client else "serverAuth"
+    files.extensions.write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n")
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(files.csr),
+        "-CA",
+        str(ca.cert),
+        "-CAkey",
+        str(ca.key),
+        "-CAcreateserial",
+        "-days",
+        DAYS,
+        "-extfile",
+        str(files.extensions),
+        "-out",
+        str(files.cert),
+        cwd=files.folder,
+    )
+
+
+def _export_keystore(files: _CertificateFiles) -> None:
+    # PKCS#12 is what a JVM keystore reads without extra tools (keytool is not needed).
+    _openssl(
+        "pkcs12",
+        "-export",
+        "-in",
+        str(files.cert),
+        "-inkey",
+        str(files.key),
+        "-name",
+        files.name,
+        "-passout",
+        f"file:{files.password}",
+        "-out",
+        str(files.keystore),
+        cwd=files.folder,
     )

@@ -70,9 +70,9 @@ class EventProcessor:
 
         A record whose handlers all finish without waiting (the built-in ones) is done here with no
         ``await``; only one whose handlers wait on I/O goes through the event loop. With tracing on
-        (checked here, once per batch), ``tracing.worker`` does the same with spans."""
+        (checked here, once per batch), ``processor.traced`` does the same with spans."""
         if tracing.TRACER is not None:
-            from salesflow.tracing.worker import process_batch_traced
+            from salesflow.processor.traced import process_batch_traced
 
             return await process_batch_traced(self, records, tracing.TRACER)
         tally = BatchTally()

@@ -27,6 +27,8 @@ class BatchTally:
         self.samples: defaultdict[Series, list[float]] = defaultdict(list)
         self.business: defaultdict[BusinessSeries, float] = defaultdict(float)
         self.business_samples: defaultdict[BusinessSeries, list[float]] = defaultdict(list)
+        # Samples observed one by one with an exemplar (a sampled trace's ids); only while tracing.
+        self.exemplars: list[tuple[Series, float, dict[str, str]]] = []
 
     def inc(self, metric: str, *labels: str, amount: float = 1.0) -> None:
         """Count ``amount`` on the ``PipelineMetrics`` attribute ``metric`` with ``labels``."""
@@ -35,6 +37,12 @@ class BatchTally:
     def observe(self, metric: str, value: float, *labels: str) -> None:
         """One histogram sample (histograms keep every value; only counters are summed)."""
         self.samples[(metric, labels)].append(value)
+
+    def take_exemplar(self, metric: str, labels: tuple[str, ...], exemplar: dict[str, str] | None) -> None:
+        """The sample just observed on ``metric``/``labels`` goes in with ``exemplar`` (if any) instead."""
+        samples = self.samples.get((metric, labels))
+        if samples and exemplar is not None:
+            self.exemplars.append(((metric, labels), samples.pop(), exemplar))
 
     def business_observations(self, observations: Iterable[Observation], histograms: frozenset[str]) -> None:
         """Handler observations: counter ones summed per series, histogram ones (``histograms``, by
@@ -51,6 +59,8 @@ class BatchTally:
             child(getattr(metrics, name), *labels).inc(amount)
         for (name, labels), values in self.samples.items():
             observe_many(child(getattr(metrics, name), *labels), values)
+        for (name, labels), value, exemplar in self.exemplars:
+            child(getattr(metrics, name), *labels).observe(value, exemplar=exemplar)
         for (name, pairs), amount in self.business.items():
             metrics.business_series(name, pairs).inc(amount)
         for (name, pairs), values in self.business_samples.items():

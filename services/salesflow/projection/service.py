@@ -36,6 +36,7 @@ from salesflow.projection.rows import (
 )
 from salesflow.projection.writer import Written, write_batch
 from salesflow.settings import Settings
+from salesflow.tracing import state as tracing
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ class Projection:
         parts = [items]
         while parts:
             part = parts.pop(0)
+            started = time.time_ns()
             try:
                 written = await self._write_retrying(Batch.of(part))
             except Exception as exc:
@@ -176,6 +178,10 @@ class Projection:
                     parts.insert(0, [_rejection(part[0], exc)])
                 continue
             self._count(written)
+            if tracing.TRACER is not None:  # once per write: spans linked to the events written
+                from salesflow.tracing.projection_spans import trace_written
+
+                trace_written(tracing.TRACER, part, written.rows, started)
 
     async def _write_retrying(self, batch: Batch) -> Written:
         """The batch written; an unavailable database is retried (the settings' backoff) until a stop."""

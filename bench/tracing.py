@@ -1,0 +1,121 @@
+"""What tracing costs the batch core: ``python -m bench.tracing [--events 20000] [--rounds 5]``.
+
+The records and the core of ``bench.core`` (default handlers, metrics, outcome and command records),
+in CPU time per event, interleaved in one process: tracing off (no exporter configured: the shipped
+default), then on with the SDK's default parent-based sampler over a trace id ratio. "On" is the
+whole SDK path: spans through a ``BatchSpanProcessor`` into an exporter that encodes each batch of
+spans as OTLP protobuf, as the OTLP exporters do, and drops it instead of sending it (no collector's
+latency in the measure). Rows: every event from a sampled producer (ratio 1.0); 1% of the producers'
+traces sampled (the records carry ``traceparent``, flagged sampled on one in a hundred: a service and
+the pipeline at ratio 0.01); and events with no producer context at all, each a root that the 0.01
+ratio decides. Target: under 10% of throughput at 0.01.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import orjson
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+
+from bench.core import core_round, fresh_processor, source_records
+from salesflow.domain.records import RecordIn
+from salesflow.gc_policy import tune_for_batches
+from salesflow.settings import Settings
+from salesflow.tracing import setup
+
+
+class EncodingExporter(SpanExporter):
+    """Encodes what an OTLP exporter would send, then drops it; counts the spans."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        self.bytes = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.bytes += len(encode_spans(spans).SerializeToString())
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def with_producer_context(records: list[RecordIn], every: int) -> list[RecordIn]:
+    """``records`` with a ``traceparent`` each, one in ``every`` flagged sampled."""
+    out = []
+    for index, record in enumerate(records):
+        flags = "01" if index % every == 0 else "00"
+        traceparent = f"00-{random.getrandbits(128):032x}-{random.getrandbits(64) or 1:016x}-{flags}"
+        value = orjson.dumps({**orjson.loads(record.value or b"{}"), "traceparent": traceparent})
+        out.append(msgspec.structs.replace(record, value=value))
+    return out
+
+
+def provider(ratio: float) -> tuple[TracerProvider, EncodingExporter]:
+    exporter = EncodingExporter()
+    made = TracerProvider(sampler=ParentBasedTraceIdRatio(ratio), resource=Resource.create({"service.name": "bench"}))
+    made.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=1 << 16))
+    return made, exporter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    settings = Settings()
+    records = source_records(args.events, settings)
+    tune_for_batches()
+    traced = with_producer_context(records, 1)
+    one_in_100 = with_producer_context(records, 100)
+    variants: dict[str, tuple[list[RecordIn], tuple[TracerProvider, EncodingExporter] | None]] = {
+        "off (no exporter)": (records, None),
+        "off, the records carrying traceparent": (one_in_100, None),
+        "on, ratio 1.0": (traced, provider(1.0)),
+        "on, ratio 0.01 (1% of producers' traces sampled)": (one_in_100, provider(0.01)),
+        "on, ratio 0.01, no producer context (each event a root)": (records, provider(0.01)),
+    }
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, (batch_records, chosen) in variants.items():
+            if chosen is None:
+                setup.disable()
+            else:
+                setup.use(chosen[0])
+            processor = fresh_processor(settings)
+            started = time.process_time()  # every thread's CPU: the span processor's exporting one too
+            core_round(processor, batch_records, args.batch)
+            if chosen is not None:
+                chosen[0].force_flush()
+            runs[name].append((time.process_time() - started) / len(records) * 1e6)
+    setup.disable()
+    _report(args, runs, {name: chosen for name, (_, chosen) in variants.items()})
+
+
+def _report(args: Any, runs: dict[str, list[float]], providers: dict[str, Any]) -> None:
+    off = statistics.median(runs["off (no exporter)"])
+    print(f"{args.events:,} events, batches of {args.batch}, medians of {args.rounds} interleaved rounds (CPU time)")
+    print("| tracing | µs/event | events/s of one core | throughput vs off | spans exported | OTLP bytes |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, values in runs.items():
+        median = statistics.median(values)
+        exporter = providers[name][1] if providers[name] else None
+        spans = f"{exporter.spans:,}" if exporter else "-"
+        sent = f"{exporter.bytes:,}" if exporter else "-"
+        print(f"| {name} | {median:.1f} | {1e6 / median:,.0f} | {off / median - 1:+.1%} | {spans} | {sent} |")
+
+
+if __name__ == "__main__":
+    main()

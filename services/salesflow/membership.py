@@ -1,4 +1,4 @@
-"""Who this process is in its consumer group (static membership, README "Failover").
+"""Who this process is in its consumer group (static membership, docs/explanation/failover.md).
 
 A static member (Kafka's ``group.instance.id``) that restarts within the session timeout gets its
 partitions back without a rebalance. Its id must therefore be stable across restarts and unique among

@@ -15,7 +15,7 @@ from salesflow.secrets import FileSecretsSettings
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-# The worker's consuming and publishing edge: Faust's agents, or librdkafka batches (README "Engines").
+# The worker's consuming and publishing edge: Faust's agents, or librdkafka batches (docs/explanation/architecture.md).
 WorkerEngine = Literal["faust", "batch"]
 # Kafka's consumer group protocols: the classic one, or Kafka 4's `consumer` protocol (KIP-848).
 GroupProtocol = Literal["classic", "consumer"]
@@ -35,9 +35,9 @@ class Settings(FileSecretsSettings):
     projection_group: str = "salesflow-projection"
     database_url: str = "postgresql+asyncpg://salesflow:salesflow@127.0.0.1:35432/salesflow"
 
-    # The faster engine, which passes every suite (README "Engines"); Faust stays as the other choice.
+    # The faster engine, which passes every suite (docs/explanation/architecture.md); Faust stays as the other choice.
     worker_engine: WorkerEngine = "batch"
-    # Consumer group membership (README "Failover"): how fast a dead member is noticed, and a stable
+    # Consumer group membership (docs/explanation/failover.md): how fast a dead member is noticed, and a stable
     # identity (static membership) so that a restart within the session timeout causes no rebalance.
     kafka_group_protocol: GroupProtocol = "classic"  # the batch engine's; Faust speaks classic only
     # The broker accepts 6 s to 30 min by default (group.min/max.session.timeout.ms).
@@ -64,7 +64,7 @@ class Settings(FileSecretsSettings):
     # doubled each time up to the cap, with full jitter (failure_policy.db_retry_policy).
     db_retry_backoff_seconds: float = Field(default=0.1, ge=0)
     db_retry_backoff_max_seconds: float = Field(default=2.0, ge=0)
-    # Handlers with dependencies (README "Writing a handler"): the database a `db: AsyncSession`
+    # Handlers with dependencies (docs/how-to/write-handlers.md): the database a `db: AsyncSession`
     # parameter gets (a secret: the URL may hold a password; unset: the SalesFlow database), and
     # which installed plugins (entry points `salesflow.handlers`) load: all, none, or a comma list.
     handler_database_url: SecretStr | None = None
@@ -78,7 +78,7 @@ class Settings(FileSecretsSettings):
     # Faust keeps a small folder of its own; out of the working tree by default.
     worker_data_dir: str = "/tmp/salesflow-worker-data"
 
-    # Security (README "Security: connecting to a secured cluster"). Every SecretStr setting can
+    # Security (docs/how-to/secured-cluster.md). Every SecretStr setting can
     # also come from a file: SALESFLOW_<NAME>_FILE=/path (see secrets.py).
     kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
     kafka_sasl_mechanism: SaslMechanism = "PLAIN"

@@ -12,8 +12,8 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 
 
 def worker() -> None:
-    """Run the processor (a Faust worker): one agent per source topic. Logs: SALESFLOW_LOG_LEVEL,
-    SALESFLOW_LOG_FORMAT (json or text)."""
+    """Run the processor: the engine SALESFLOW_WORKER_ENGINE names (batch, librdkafka, the default; or
+    faust) over the batch core. Logs: SALESFLOW_LOG_LEVEL, SALESFLOW_LOG_FORMAT (json or text)."""
     from salesflow import bootstrap
 
     bootstrap.run_worker(settings())

@@ -29,252 +29,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
-import signal
 import statistics
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
-from sqlalchemy.engine import make_url
 
-from bench.stack import BenchStack, admin_sql, connect
-from salesflow.outbox import outbox_row
-from salesflow.outbox.bus import CONTENT_TYPE, KEY_LOCK_NAMESPACE
+from bench.outbox_latency import commit_latency
+from bench.outbox_relay import RelayProcess, create_topics, raw_produce, relay_throughput, typed
+from bench.stack import BenchStack, admin_sql
 from salesflow.outbox.migrate import upgrade as migrate_outbox
-from salesflow.outbox.publisher import relay_producer_options
 from salesflow.producer.demo import DemoGenerator
-from salesflow.producer.typed_events import TYPED_EVENTS, ProducerEvent
+from salesflow.producer.typed_events import ProducerEvent
 from salesflow.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-PY_SPY = Path(sys.executable).parent / "py-spy"
 AFTER = "after"  # the working tree's relay; "before" is the --ab code's
-# OutboxEventBus's statement (bus._INSERT) for asyncpg: the key's transaction lock, then the insert.
-INSERT = (
-    "INSERT INTO salesflow_outbox (topic, key, value, headers) SELECT $1, $2, $3, CAST($4 AS jsonb) "
-    "FROM (SELECT pg_advisory_xact_lock($5, hashtext($6))) AS serialised"
-)
-HEADERS = json.dumps([CONTENT_TYPE])
 
 
-def typed(event: dict[str, Any]) -> ProducerEvent:
-    data = {k: v for k, v in event["data"].items() if v is not None}
-    return TYPED_EVENTS[event["type"]](
-        tenant_id=event["tenantid"], occurred_at=event["time"], event_id=event["id"], **data
-    )
+@dataclass(frozen=True)
+class Relays:
+    """Where the measured relays run: their database, topics and log, and the code of each variant."""
 
+    settings: Settings
+    url: str
+    log: Path
+    variants: dict[str, Path | None]  # variant -> the code it runs (None: the working tree)
 
-def create_topics(settings: Settings) -> None:
-    """The source topics, keeping the broker's append time as each record's timestamp."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    topics = [
-        NewTopic(t, num_partitions=6, replication_factor=1, config={"message.timestamp.type": "LogAppendTime"})
-        for t in settings.topics.sources
-    ]
-    for future in admin.create_topics(topics).values():
-        future.result(timeout=30)
-
-
-class RelayProcess:
-    """``salesflow outbox relay`` as a child process: the working tree's, or the code in ``code``."""
-
-    def __init__(self, settings: Settings, url: str, log: Path, code: Path | None) -> None:
-        env = {
-            **os.environ,
-            "SALESFLOW_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "SALESFLOW_TOPIC_PREFIX": settings.topic_prefix,
-            "SALESFLOW_OUTBOX_DATABASE_URL": url,
-            "SALESFLOW_OUTBOX_METRICS_PORT": "0",
-            "SALESFLOW_LOG_FORMAT": "text",
-        }
-        if code is not None:
-            env["PYTHONPATH"] = os.pathsep.join([str(code / "services"), env.get("PYTHONPATH", "")])
-        self.log = log
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "salesflow.cli.main", "outbox", "relay"],
-                env=env,
-                stdout=out,
-                stderr=out,
-                cwd=code or ROOT,
-            )
-
-    async def leading(self) -> None:
-        def logged() -> bool:
-            return self.log.exists() and "outbox relay: leader" in self.log.read_text(errors="replace")
-
-        await wait_for(lambda: asyncio.to_thread(logged), timeout=60, every=0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, every: float = 0.01) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return time.monotonic()
-        await asyncio.sleep(every)
-    raise TimeoutError("gave up waiting")
-
-
-async def relay_throughput(
-    url: str, settings: Settings, events: list[ProducerEvent], relay: RelayProcess, py_spy: Path | None = None
-) -> float:
-    """Commit ``events`` in one transaction; events/s until the relay has deleted the last row."""
-    rows = [outbox_row(e, settings.topics) for e in events]
-    records = [(r.topic, r.key, r.value, json.dumps(r.headers)) for r in rows]
-    conn = await connect(make_url(url))
-    spy = start_py_spy(relay, py_spy) if py_spy is not None else None
-    if spy is not None:
-        await asyncio.sleep(1)  # py-spy attached
-    try:
-        async with conn.transaction():
-            await conn.copy_records_to_table(
-                "salesflow_outbox", records=records, columns=["topic", "key", "value", "headers"]
-            )
-        committed = time.monotonic()  # the relay sees the rows from here (NOTIFY comes with the commit)
-
-        async def empty() -> bool:
-            return bool(await conn.fetchval("SELECT NOT EXISTS (SELECT FROM salesflow_outbox)"))
-
-        drained = await wait_for(empty, timeout=600)
-    finally:
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
-        await conn.close()
-    return len(events) / (drained - committed)
-
-
-def start_py_spy(relay: RelayProcess, out: Path) -> subprocess.Popen[bytes]:
-    pid = str(relay.process.pid)
-    return subprocess.Popen(
-        [PY_SPY, "record", "-p", pid, "-r", "200", "-f", "raw", "-o", out, "--nonblocking"], stdout=subprocess.DEVNULL
-    )
-
-
-def raw_produce(settings: Settings, events: list[ProducerEvent]) -> float:
-    """The same records from memory through a bare producer with the relay's options: events/s to acks."""
-    rows = [outbox_row(e, settings.topics) for e in events]
-    producer = Producer(relay_producer_options(settings, 30))
-    started = time.monotonic()
-    for row in rows:
-        while True:
-            try:
-                producer.produce(row.topic, row.value, row.key, headers=[(k, v.encode()) for k, v in row.headers])
-                break
-            except BufferError:
-                producer.poll(0.05)
-    assert producer.flush(60) == 0
-    return len(rows) / (time.monotonic() - started)
-
-
-def writer_process(
-    url: str, prefix: str, events: list[dict[str, Any]], connections: int, starts_at: float, every: float
-) -> dict[str, float]:
-    """One writer process: ``connections`` connections take turns, event k committed (one transaction
-    each, the bus's own statement: per-key lock, then the insert) at ``starts_at + k * every`` (wall
-    clock). The moment each commit returned, by event id."""
-    topics = Settings(topic_prefix=prefix).topics
-    rows = [(str(e["id"]), outbox_row(typed(e), topics)) for e in events]
-
-    async def write(conn: asyncpg.Connection, first: int) -> dict[str, float]:
-        commits: dict[str, float] = {}
-        for k in range(first, len(rows), connections):
-            event_id, row = rows[k]
-            await asyncio.sleep(max(0.0, starts_at + k * every - time.time()))
-            async with conn.transaction():
-                await conn.execute(INSERT, row.topic, row.key, row.value, HEADERS, KEY_LOCK_NAMESPACE, row.key.decode())
-            commits[event_id] = time.time()
-        return commits
-
-    async def main() -> dict[str, float]:
-        conns = [await connect(make_url(url)) for _ in range(connections)]  # before the clock starts
-        try:
-            shares = await asyncio.gather(*(write(conn, n) for n, conn in enumerate(conns)))
-        finally:
-            for conn in conns:
-                await conn.close()
-        return {k: v for share in shares for k, v in share.items()}
-
-    return asyncio.run(main())
-
-
-async def commit_latency(
-    url: str, settings: Settings, rate: float, duration: float, writers: int, processes: int = 2
-) -> dict[str, Any]:
-    """``writers`` connections in ``processes`` processes commit one event per transaction, together at
-    ``rate``; commit -> broker append time, in ms."""
-    events = [{**e, "id": str(uuid.uuid4())} for e in DemoGenerator(seed=11).events(int(rate * duration))]
-    every = processes / rate
-    starts_at = time.time() + 5  # every writer has built its events and connected
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        shares = [
-            loop.run_in_executor(
-                pool,
-                writer_process,
-                url,
-                settings.topic_prefix,
-                events[n::processes],
-                writers // processes,
-                starts_at + n / rate,
-                every,
-            )
-            for n in range(processes)
-        ]
-        commits = {k: v for share in await asyncio.gather(*shares) for k, v in share.items()}
-    achieved = len(commits) / (max(commits.values()) - starts_at)
-    appended = await asyncio.to_thread(read_append_times, settings, set(commits))
-    latencies = sorted((appended[i] - commits[i]) * 1000 for i in commits if i in appended)
-    quantiles = statistics.quantiles(latencies, n=100)
-    return {
-        "rate": rate,
-        "rate_achieved": round(achieved),
-        "writers": writers,
-        "p50_ms": round(quantiles[49], 1),
-        "p95_ms": round(quantiles[94], 1),
-        "p99_ms": round(quantiles[98], 1),
-        "max_ms": round(latencies[-1], 1),
-        "missing": len(commits) - len(latencies),
-    }
-
-
-def read_append_times(settings: Settings, ids: set[str]) -> dict[str, float]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"bench-outbox-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe(list(settings.topics.sources))
-    found: dict[str, float] = {}
-    deadline = time.monotonic() + 120
-    try:
-        while len(found) < len(ids) and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.5):
-                if msg.error():
-                    continue
-                event_id = json.loads(msg.value() or b"{}")["id"]
-                if event_id in ids and event_id not in found:
-                    found[event_id] = msg.timestamp()[1] / 1000
-    finally:
-        consumer.close()
-    return found
+    async def started(self, variant: str) -> RelayProcess:
+        relay = RelayProcess(self.settings, self.url, self.log, self.variants[variant])
+        await relay.leading()
+        return relay
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -286,48 +74,59 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings(kafka_bootstrap_servers=stack.bootstrap, topic_prefix=f"bench{stack.run}.salesflow.")
     await asyncio.to_thread(create_topics, settings)
     variants: dict[str, Path | None] = {"before": args.ab, AFTER: None} if args.ab else {AFTER: None}
-    log = Path(f"/tmp/bench-outbox-relay-{stack.run}.log")
-    report: dict[str, Any] = {"events": args.events, "rounds": [], "latency": {}, "relay_log": str(log)}
-    print(f"relay log: {log}", file=sys.stderr, flush=True)
-    py_spy: Path | None = args.py_spy
-
-    async def started(variant: str) -> RelayProcess:
-        relay = RelayProcess(settings, url, log, variants[variant])
-        await relay.leading()
-        return relay
-
+    relays = Relays(settings, url, Path(f"/tmp/bench-outbox-relay-{stack.run}.log"), variants)
+    report: dict[str, Any] = {"events": args.events, "rounds": [], "latency": {}, "relay_log": str(relays.log)}
+    print(f"relay log: {relays.log}", file=sys.stderr, flush=True)
     try:
-        events = [typed(e) for e in DemoGenerator(seed=7).events(args.events)]
-        for _ in range(args.rounds):  # the relays and the raw limit take turns: A/B interleaved
-            measured: dict[str, int] = {}
-            for variant in variants:
-                fresh = [e.model_copy(update={"event_id": uuid.uuid4()}) for e in events]
-                relay = await started(variant)
-                try:
-                    rate = await relay_throughput(url, settings, fresh, relay, py_spy if variant == AFTER else None)
-                finally:
-                    relay.stop()
-                py_spy = None if variant == AFTER else py_spy
-                measured[f"{variant}_relay_events_per_s"] = round(rate)
-            measured["raw_produce_events_per_s"] = round(await asyncio.to_thread(raw_produce, settings, events))
-            report["rounds"].append(measured)
-            print(measured, file=sys.stderr, flush=True)
-        for key in report["rounds"][0] if report["rounds"] else []:
-            report[key] = statistics.median(r[key] for r in report["rounds"])
-        for _ in range(args.latency_rounds):
-            for variant in variants:
-                relay = await started(variant)
-                try:
-                    measured_latency = await commit_latency(url, settings, args.rate, args.duration, args.writers)
-                finally:
-                    relay.stop()
-                report["latency"].setdefault(variant, []).append(measured_latency)
-                print(variant, measured_latency, file=sys.stderr, flush=True)
+        await throughput_rounds(relays, args, report)
+        await latency_rounds(relays, args, report)
         report["load_average"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         await admin_sql(stack.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         AdminClient({"bootstrap.servers": stack.bootstrap}).delete_topics(list(settings.topics.sources))
     return report
+
+
+async def throughput_rounds(relays: Relays, args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """``--rounds`` rounds in which the relays and the raw limit take turns (A/B interleaved); the
+    medians of the rounds go to the top of ``report``."""
+    events = [typed(e) for e in DemoGenerator(seed=7).events(args.events)]
+    py_spy: Path | None = args.py_spy  # the working tree's first drain only
+    for _ in range(args.rounds):
+        measured: dict[str, int] = {}
+        for variant in relays.variants:
+            spy = py_spy if variant == AFTER else None
+            rate = await relay_round(relays, variant, events, spy)
+            py_spy = None if variant == AFTER else py_spy
+            measured[f"{variant}_relay_events_per_s"] = round(rate)
+        measured["raw_produce_events_per_s"] = round(await asyncio.to_thread(raw_produce, relays.settings, events))
+        report["rounds"].append(measured)
+        print(measured, file=sys.stderr, flush=True)
+    for key in report["rounds"][0] if report["rounds"] else []:
+        report[key] = statistics.median(r[key] for r in report["rounds"])
+
+
+async def relay_round(relays: Relays, variant: str, events: list[ProducerEvent], py_spy: Path | None) -> float:
+    """One relay, started afresh, drains ``events`` (with fresh ids) committed at once: events/s."""
+    fresh = [e.model_copy(update={"event_id": uuid.uuid4()}) for e in events]
+    relay = await relays.started(variant)
+    try:
+        return await relay_throughput(relays.url, relays.settings, fresh, relay, py_spy)
+    finally:
+        relay.stop()
+
+
+async def latency_rounds(relays: Relays, args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """Commit-to-Kafka latency, ``--latency-rounds`` per relay, each relay started afresh."""
+    for _ in range(args.latency_rounds):
+        for variant in relays.variants:
+            relay = await relays.started(variant)
+            try:
+                measured = await commit_latency(relays.url, relays.settings, args.rate, args.duration, args.writers)
+            finally:
+                relay.stop()
+            report["latency"].setdefault(variant, []).append(measured)
+            print(variant, measured, file=sys.stderr, flush=True)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -10,9 +10,7 @@ import pytest
 
 import salesflow
 
-PACKAGES = sorted(
-    name for _, name, is_package in pkgutil.walk_packages(salesflow.__path__, "salesflow.") if is_package
-)
+PACKAGES = sorted(name for _, name, is_package in pkgutil.walk_packages(salesflow.__path__, "salesflow.") if is_package)
 
 
 @pytest.mark.parametrize("package", PACKAGES)

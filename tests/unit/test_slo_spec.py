@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 from prometheus_client.utils import floatToGoString
 from pydantic import ValidationError
 
+from salesflow.api.http_metrics import ApiMetrics
 from salesflow.metrics import FRESHNESS_BUCKETS, MESSAGE_LATENCY_BUCKETS, PipelineMetrics
 from salesflow.outbox.relay_metrics import OutboxMetrics
 from salesflow.slo import SPEC_PATH, Spec, generated_files, load_spec
@@ -71,10 +73,11 @@ def test_burn_rate_windows_are_the_workbooks(spec: Spec) -> None:
 
 
 def _exposed_names() -> set[str]:
-    """Every series name the worker, the projection and the outbox relay can expose (counters with
-    _total, histograms' _bucket, _count, _sum)."""
+    """Every series name the worker, the projection, the outbox relay and the API can expose (counters
+    with _total, histograms' _bucket, _count, _sum)."""
     names: set[str] = set()
-    families = [*PipelineMetrics().registry.collect(), *OutboxMetrics().registry.collect()]
+    registries = (PipelineMetrics().registry, OutboxMetrics().registry, ApiMetrics(CollectorRegistry()).registry)
+    families = [family for registry in registries for family in registry.collect()]
     for family in families:
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [""])
         names |= {family.name + suffix for suffix in suffixes}

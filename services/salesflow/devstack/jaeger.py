@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from .kafka import port_open, tail
+from .local_service import LocalService, running_pid, stop_process
 
 VERSION = "v1.75.0"
 MODULE = "github.com/jaegertracing/jaeger/cmd/jaeger"
@@ -29,7 +30,8 @@ Echo = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class JaegerConfig:
+class JaegerConfig(LocalService):
+    name: ClassVar[str] = "jaeger"
     state_dir: Path
     ui_port: int = 36686
     otlp_http_port: int = 34318
@@ -50,14 +52,6 @@ class JaegerConfig:
     @property
     def binary(self) -> Path:
         return self.state_dir / f"jaeger-{VERSION}" / "bin" / "jaeger"
-
-    @property
-    def home(self) -> Path:
-        return self.state_dir / "jaeger"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "jaeger.pid"
 
     @property
     def log_file(self) -> Path:
@@ -103,12 +97,7 @@ def ensure_binary(cfg: JaegerConfig, echo: Echo) -> Path:
 
 def read_pid(cfg: JaegerConfig) -> int | None:
     """Our Jaeger's pid while it runs, else None."""
-    try:
-        pid = int(cfg.pid_file.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if str(cfg.binary).encode() in cmdline else None
+    return running_pid(cfg.pid_file, str(cfg.binary).encode())
 
 
 def start(cfg: JaegerConfig, echo: Echo, timeout: float = 60.0) -> bool:
@@ -149,18 +138,7 @@ def start(cfg: JaegerConfig, echo: Echo, timeout: float = 60.0) -> bool:
 
 def stop(cfg: JaegerConfig, timeout: float = 20.0) -> bool:
     """SIGTERM our Jaeger and wait for it to exit; False when it was not running."""
-    pid = read_pid(cfg)
-    if pid is None:
-        cfg.pid_file.unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while read_pid(cfg) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if read_pid(cfg):
-        os.kill(pid, signal.SIGKILL)
-    cfg.pid_file.unlink(missing_ok=True)
-    return True
+    return stop_process(cfg.pid_file, str(cfg.binary).encode(), timeout)
 
 
 def otel_env(cfg: JaegerConfig) -> dict[str, str]:

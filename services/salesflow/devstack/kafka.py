@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -21,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .kafka_properties import write_server_properties
 from .kafka_security import (
@@ -32,6 +30,7 @@ from .kafka_security import (
     format_arguments,
     mark_formatted_for,
 )
+from .local_service import LocalService, running_pid, stop_process
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -61,13 +60,14 @@ def kafka_version(pom: Path = POM) -> str:
 
 
 @dataclass(frozen=True)
-class KafkaConfig:
+class KafkaConfig(LocalService):
     """Where the broker lives, which loopback ports it uses, and whether its listener is secured.
 
     ``security`` None means a PLAINTEXT listener (the default); otherwise a ``SASL_SSL`` one.
     ``jar_dir`` lets a second broker (a test's) reuse another state dir's jar cache.
     """
 
+    name: ClassVar[str] = "kafka"
     state_dir: Path
     port: int = 39092
     controller_port: int = 39093
@@ -110,14 +110,6 @@ class KafkaConfig:
         return self.state_dir / f"kafka-{self.version}" / "libs"
 
     @property
-    def home(self) -> Path:
-        return self.state_dir / "kafka"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "kafka.pid"
-
-    @property
     def log_file(self) -> Path:
         return self.home / "logs" / "server.log"
 
@@ -151,21 +143,7 @@ def _format_storage(cfg: KafkaConfig, props: Path) -> None:
 
 def read_pid(cfg: KafkaConfig) -> int | None:
     """Return the broker's pid if our broker process is alive, else None."""
-    try:
-        pid = int(cfg.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    # Guard against zombies and a recycled pid belonging to something else.
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z" or BROKER_MAIN.encode() not in cmdline:
-        return None
-    return pid
+    return running_pid(cfg.pid_file, BROKER_MAIN.encode())
 
 
 def port_open(port: int) -> bool:
@@ -253,20 +231,6 @@ def start(cfg: KafkaConfig, echo: Echo = _noop, timeout: float = 90.0) -> bool:
 
 
 def stop(cfg: KafkaConfig, timeout: float = 60.0) -> bool:
-    """SIGTERM the broker (controlled shutdown) and wait; SIGKILL after ``timeout``.
-
-    Returns False when nothing was running.
-    """
-    pid = read_pid(cfg)
-    if pid is None:
-        cfg.pid_file.unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while read_pid(cfg):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-    cfg.pid_file.unlink(missing_ok=True)
-    return True
+    """SIGTERM the broker (controlled shutdown) and wait; SIGKILL after ``timeout``. False when
+    nothing was running."""
+    return stop_process(cfg.pid_file, BROKER_MAIN.encode(), timeout)

@@ -15,8 +15,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from .kafka import Echo, port_open, tail
+from .local_service import LocalService
 from .postgres_tls import tls_settings
 from .tls import ServerCertificate, make_ca, make_certificate
 
@@ -31,7 +33,7 @@ def _noop(_msg: str) -> None:
 
 
 @dataclass(frozen=True)
-class PostgresConfig:
+class PostgresConfig(LocalService):
     """Where the cluster lives, its loopback port and the app's role/database.
 
     With ``tls`` set, the server speaks TLS with that certificate and accepts TCP connections only
@@ -39,6 +41,7 @@ class PostgresConfig:
     own bootstrap). Without it, it is the plain trust-everything dev cluster.
     """
 
+    name: ClassVar[str] = "postgres"
     state_dir: Path
     port: int = 35432
     user: str = "salesflow"
@@ -70,10 +73,6 @@ class PostgresConfig:
             return self.tls
         assert self.tls_dir is not None
         return make_certificate(make_ca(self.tls_dir), self.tls_dir, "postgres-server")
-
-    @property
-    def home(self) -> Path:
-        return self.state_dir / "postgres"
 
     @property
     def data(self) -> Path:

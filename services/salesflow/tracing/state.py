@@ -12,7 +12,3 @@ TRACER: Any = None
 # A callable counting a malformed trace context (``Counter.inc`` of the process's metrics), or None.
 COUNT_INVALID: Any = None
 
-
-def active() -> Any:
-    """The tracer when tracing is on, else None."""
-    return TRACER

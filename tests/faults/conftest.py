@@ -90,7 +90,10 @@ class Supervisor:
         self._task: asyncio.Task[None] | None = None
 
     def start(self, command: str, settings: Settings) -> Service:
-        service = Service(command, settings, self.log_dir / uuid.uuid4().hex[:6]).start()
+        return self.adopt(Service(command, settings, self.log_dir / uuid.uuid4().hex[:6]).start())
+
+    def adopt(self, service: Service) -> Service:
+        """Watch a service started elsewhere (the nemesis's, with their own command line and env)."""
         self.services.append(service)
         if self._task is None:
             self._task = asyncio.create_task(self._watch())

@@ -1,6 +1,6 @@
 """Failover under a steady produce rate: a worker of two killed (SIGKILL), a rolling restart of both
 (SIGTERM, start, one after the other), the projection killed or restarted. Asserted on correctness
-only (nothing lost, nothing twice); the seconds are printed, for the README's "Failover" figures:
+only (nothing lost, nothing twice); the seconds are printed, for the "Failover" figures (docs/explanation/failover.md):
 
 - ``stall_s``: the longest a source partition went without an event being processed (for the
   partitions of the killed member: the seconds until they are processed again);
@@ -230,7 +230,7 @@ async def test_no_spurious_rebalance_at_peak_rate(
     engine: str,
 ) -> None:
     """Two workers drain a backlog as fast as they can: busy members must not miss their heartbeats
-    and be put out of the group. SALESFLOW_FAULTS_PEAK_BACKLOG sizes the backlog (the README's
+    and be put out of the group. SALESFLOW_FAULTS_PEAK_BACKLOG sizes the backlog (docs/explanation/failover.md's
     figure: a run of several minutes)."""
     settings = await fault_settings(worker_engine=engine)
     db = fault_engine_for(settings)

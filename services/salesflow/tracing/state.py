@@ -11,4 +11,3 @@ from typing import Any
 TRACER: Any = None
 # A callable counting a malformed trace context (``Counter.inc`` of the process's metrics), or None.
 COUNT_INVALID: Any = None
-

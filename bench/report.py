@@ -37,6 +37,12 @@ TARGETS: dict[str, tuple[str, float, tuple[str, ...]]] = {
     "relay_commit_to_kafka_p99_ms@1000": ("<=", 50.0, ("relay_commit_to_kafka_p50_ms",)),
     # the core on a v1/v2 mix of lead.created against all v2 (bench/upcast.py): what upcasting costs
     "upcast_cost_pct": ("<=", 5.0, ("upcast_all_v2_us_per_event", "upcast_mix_us_per_event")),
+    # the core with tracing on at ratio 0.01 against tracing off (bench/tracing.py): throughput lost, %
+    "tracing_cost_pct@0.01": (
+        "<=",
+        10.0,
+        ("tracing_off_us_per_event", "tracing_off_carrying_context_us_per_event", "tracing_cost_pct@1.0"),
+    ),
 }
 
 

@@ -3,25 +3,25 @@
 Order: load the source topics once; raw consume (aiokafka, librdkafka, and librdkafka with the
 envelope contract's validation: the contract floor), then the bare Faust agent, each worker engine
 alone and as two processes, and the Quix Streams peer doing the worker's work (``bench.quix_peer``),
-interleaved (repeats each); copy the sources
-and one run's outcomes to the projection's topics; raw COPY and the idempotent-write floor (COPY to
-staging + upsert), then the projection (repeats each); then
-end-to-end latency at each produce rate with both services running. Reports in ``--out``.
+interleaved (repeats each); copy the sources and one run's outcomes to the projection's topics; raw
+COPY and the idempotent-write floor (COPY to staging + upsert), then the projection (repeats each);
+end-to-end latency at each produce rate with both services running; the outbox relay; what
+upcasting and tracing cost the core. Reports in ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
-from bench import kafka_io, latency, outbox, quix_peer, report, throughput, upcast
+from bench import kafka_io, latency, outbox, quix_peer, report, throughput, tracing, upcast
 from bench.stack import BenchStack, environment
 from salesflow.gc_policy import tune_for_batches
 from salesflow.settings import Settings
@@ -49,10 +49,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def log(message: str) -> None:
     print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 @dataclass
@@ -99,8 +95,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await stack.drop_database()
     relay = await outbox_relay(args)
     result = summary(args, measured, relay)
-    # No Kafka: the core alone, on a thread of its own (the core runs its own event loop, not this one).
-    result.update(await asyncio.to_thread(upcast.measure, min(args.events, 20_000)))
+    # What upcasting and tracing cost the core: no Kafka, on a thread (the core runs its own event loop).
+    for measure in (upcast.measure, tracing.measure):
+        result.update(await asyncio.to_thread(measure, min(args.events, 20_000)))
     result["targets"] = report.target_checks(result)
     return result
 

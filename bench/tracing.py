@@ -69,26 +69,36 @@ def provider(ratio: float) -> tuple[TracerProvider, EncodingExporter]:
     return made, exporter
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+VARIANTS = (
+    "off (no exporter)",
+    "off, the records carrying traceparent",
+    "on, ratio 1.0",
+    "on, ratio 0.01 (1% of producers' traces sampled)",
+    "on, ratio 0.01, no producer context (each event a root)",
+)
+
+
+def runs_of(events: int, batch: int, rounds: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Each variant's CPU µs per event, per round (interleaved), and its provider and exporter."""
     settings = Settings()
-    records = source_records(args.events, settings)
+    records = source_records(events, settings)
     tune_for_batches()
-    traced = with_producer_context(records, 1)
     one_in_100 = with_producer_context(records, 100)
-    variants: dict[str, tuple[list[RecordIn], tuple[TracerProvider, EncodingExporter] | None]] = {
-        "off (no exporter)": (records, None),
-        "off, the records carrying traceparent": (one_in_100, None),
-        "on, ratio 1.0": (traced, provider(1.0)),
-        "on, ratio 0.01 (1% of producers' traces sampled)": (one_in_100, provider(0.01)),
-        "on, ratio 0.01, no producer context (each event a root)": (records, provider(0.01)),
-    }
+    variants: dict[str, tuple[list[RecordIn], tuple[TracerProvider, EncodingExporter] | None]] = dict(
+        zip(
+            VARIANTS,
+            (
+                (records, None),
+                (one_in_100, None),
+                (with_producer_context(records, 1), provider(1.0)),
+                (one_in_100, provider(0.01)),
+                (records, provider(0.01)),
+            ),
+            strict=True,
+        )
+    )
     runs: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, (batch_records, chosen) in variants.items():
             if chosen is None:
                 setup.disable()
@@ -96,12 +106,35 @@ def main() -> None:
                 setup.use(chosen[0])
             processor = fresh_processor(settings)
             started = time.process_time()  # every thread's CPU: the span processor's exporting one too
-            core_round(processor, batch_records, args.batch)
+            core_round(processor, batch_records, batch)
             if chosen is not None:
                 chosen[0].force_flush()
             runs[name].append((time.process_time() - started) / len(records) * 1e6)
     setup.disable()
-    _report(args, runs, {name: chosen for name, (_, chosen) in variants.items()})
+    return runs, {name: chosen for name, (_, chosen) in variants.items()}
+
+
+def measure(events: int = 20_000, batch: int = 500, rounds: int = 3) -> dict[str, float]:
+    """The report's figures (``bench/report.py`` TARGETS ``tracing_cost_pct@0.01``): throughput lost
+    against tracing off, in percent, at ratio 0.01 (1% of the producers' traces sampled) and 1.0."""
+    runs, _ = runs_of(events, batch, rounds)
+    off, carrying, every, one_in_100, _roots = (statistics.median(runs[name]) for name in VARIANTS)
+    return {
+        "tracing_off_us_per_event": round(off, 3),
+        "tracing_off_carrying_context_us_per_event": round(carrying, 3),
+        "tracing_cost_pct@0.01": round((1 - off / one_in_100) * 100, 2),
+        "tracing_cost_pct@1.0": round((1 - off / every) * 100, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    runs, providers = runs_of(args.events, args.batch, args.rounds)
+    _report(args, runs, providers)
 
 
 def _report(args: Any, runs: dict[str, list[float]], providers: dict[str, Any]) -> None:

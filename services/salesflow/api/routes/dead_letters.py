@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import StringConstraints
 
 from salesflow.api.audit_store import AuditEntry
 from salesflow.api.auth import ReplayCaller
@@ -16,6 +17,9 @@ from salesflow.errors import DeadLetterReason, ReplayError
 from salesflow.replay.deadletters import DeadLetterId, get_dead_letters, list_dead_letters
 
 MAX_REDRIVE = 1000
+# A dead letter's id, ``topic:partition:offset``: a Kafka topic name (its legal characters), a partition
+# and an offset within Postgres's integer and bigint.
+DEAD_LETTER_ID = r"^[A-Za-z0-9._-]{1,249}:[0-9]{1,9}:[0-9]{1,18}$"
 
 router = APIRouter(
     prefix="/api/dead-letters",
@@ -29,7 +33,7 @@ async def redrive_dead_letters(
     request: Request,
     who: ReplayCaller,
     dead_letter_id: Annotated[
-        list[str] | None,
+        list[Annotated[str, StringConstraints(pattern=DEAD_LETTER_ID)]] | None,
         Query(alias="id", max_length=MAX_REDRIVE, description="Dead letters by id, `topic:partition:offset`."),
     ] = None,
     reason: Annotated[DeadLetterReason | None, Query(description="Or: the oldest of this reason.")] = None,

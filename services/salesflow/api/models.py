@@ -31,6 +31,15 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="What was wrong, for a person to read.")
 
 
+# What every authenticated route may answer besides its own: no or a bad token, a missing scope or
+# tenant, a dependency down.
+AUTHENTICATED_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    503: {"model": ErrorBody},
+}
+
+
 class SourcePosition(BaseModel):
     topic: str
     partition: int

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from salesflow.cli.common import console, run, settings
-from salesflow.cli.replay import plain_table, print_json
+from salesflow.cli.replay import GROUP_PARTITION_COLUMNS, plain_table, print_json
 
 if TYPE_CHECKING:
     from salesflow.replay.group_lag import GroupLag
@@ -48,18 +48,7 @@ def _print(found: GroupLag) -> None:
     ]
     console.out(
         plain_table(
-            (
-                "GROUP",
-                "TOPIC",
-                "PARTITION",
-                "CURRENT-OFFSET",
-                "LOG-END-OFFSET",
-                "LAG",
-                "LAG-SECONDS",
-                "CONSUMER-ID",
-                "HOST",
-                "CLIENT-ID",
-            ),
+            (*GROUP_PARTITION_COLUMNS, "LOG-END-OFFSET", "LAG", "LAG-SECONDS", "CONSUMER-ID", "HOST", "CLIENT-ID"),
             rows,
         ),
         highlight=False,

@@ -34,6 +34,10 @@ replay_app = typer.Typer(
 EXIT_REFUSED = 3  # the group has live members
 
 
+# The columns `kafka-consumer-groups --describe` starts with, in the plans and lag tables alike.
+GROUP_PARTITION_COLUMNS = ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET")
+
+
 def plain_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned, space-padded columns, as Kafka's tools print them (greppable, never wrapped)."""
     cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in row] for row in rows]
@@ -153,16 +157,7 @@ def _print_plan(plan: ResetPlan, json_output: bool) -> None:
     ]
     console.out(
         plain_table(
-            (
-                "GROUP",
-                "TOPIC",
-                "PARTITION",
-                "CURRENT-OFFSET",
-                "NEW-OFFSET",
-                "LOG-END-OFFSET",
-                "TO-REPROCESS",
-                "TO-SKIP",
-            ),
+            (*GROUP_PARTITION_COLUMNS, "NEW-OFFSET", "LOG-END-OFFSET", "TO-REPROCESS", "TO-SKIP"),
             rows,
         ),
         highlight=False,

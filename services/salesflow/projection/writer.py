@@ -47,33 +47,11 @@ from salesflow.projection.rows import (
 PENDING = EventStatus.PENDING.value
 DEAD_LETTERED = EventStatus.DEAD_LETTERED.value
 
-PENDING_COLUMNS = (
-    "id",
-    "type",
-    "tenant_id",
-    "lead_id",
-    "status",
-    "created_at",
-    "payload",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-)
-OUTCOME_COLUMNS = (
-    "id",
-    "type",
-    "tenant_id",
-    "lead_id",
-    "status",
-    "created_at",
-    "processed_at",
-    "error_message",
-    "attempts",
-    "replay_count",
-    "source_topic",
-    "source_partition",
-    "source_offset",
-)
+# An events row: who and what (both kinds of row), then each kind's own, then where it was read.
+_EVENT = ("id", "type", "tenant_id", "lead_id", "status", "created_at")
+_SOURCE = ("source_topic", "source_partition", "source_offset")
+PENDING_COLUMNS = (*_EVENT, "payload", *_SOURCE)
+OUTCOME_COLUMNS = (*_EVENT, "processed_at", "error_message", "attempts", "replay_count", *_SOURCE)
 DEAD_LETTER_COLUMNS = (
     "topic",
     "partition",

@@ -8,7 +8,7 @@ audit trail (``GET /api/audit``). Its runbook is ``SalesflowReplaysHigh``.
 
 from __future__ import annotations
 
-from salesflow.slo.rules import Rule
+from salesflow.slo.rules import Rule, cause_alert
 from salesflow.slo.spec import Spec
 
 ALERT = "SalesflowReplaysHigh"
@@ -18,17 +18,15 @@ REPLAYED = 'salesflow_api_replays_total{result=~"queued|republished"}'  # not th
 def replays_high(spec: Spec) -> Rule:
     a = spec.alerts
     w = a.replay_window
-    return {
-        "alert": ALERT,
-        "expr": f"sum(rate({REPLAYED}[{w}])) * 60 > {a.replays_per_minute:g}",
-        "for": a.replay_for,
-        "labels": {"severity": "ticket", "service": spec.service},
-        "annotations": {
-            "summary": "Many events are being replayed through the API",
-            "description": (
-                f"{{{{ $value | humanize }}}} events per minute replayed through the API over {w} "
-                f"(threshold {a.replays_per_minute:g}, for {a.replay_for}). Who asked: GET /api/audit."
-            ),
-            "runbook_url": spec.runbook_url(ALERT),
-        },
-    }
+    return cause_alert(
+        spec,
+        ALERT,
+        f"sum(rate({REPLAYED}[{w}])) * 60 > {a.replays_per_minute:g}",
+        severity="ticket",
+        summary="Many events are being replayed through the API",
+        description=(
+            f"{{{{ $value | humanize }}}} events per minute replayed through the API over {w} "
+            f"(threshold {a.replays_per_minute:g}, for {a.replay_for}). Who asked: GET /api/audit."
+        ),
+        for_=a.replay_for,
+    )

@@ -20,6 +20,19 @@ ERROR_BUDGET = "slo:error_budget:ratio"
 BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 
 
+def cause_alert(
+    spec: Spec, name: str, expr: str, *, severity: str, summary: str, description: str, for_: str | None = None
+) -> Rule:
+    """An alert on a cause the SLO alerts can miss (lag, dead letters, a service down), with the
+    service's label and the runbook named after it."""
+    rule: Rule = {"alert": name, "expr": expr}
+    if for_ is not None:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity, "service": spec.service}
+    rule["annotations"] = {"summary": summary, "description": description, "runbook_url": spec.runbook_url(name)}
+    return rule
+
+
 def error_ratio(window: str) -> str:
     """Name of the recorded SLI error ratio over ``window`` (Sloth's convention)."""
     return f"slo:sli_error:ratio_rate{window}"

@@ -12,7 +12,7 @@ from sqlalchemy import TableClause
 
 from salesflow.api.auth import Caller
 from salesflow.api.http_errors import ApiError
-from salesflow.api.models import AiRoiRows, AttributionRows, ErrorBody, FunnelRows
+from salesflow.api.models import AUTHENTICATED_ERRORS, AiRoiRows, AttributionRows, ErrorBody, FunnelRows
 from salesflow.api.params import IsoDate
 from salesflow.api.queries import AI_ROI_DAILY, ATTRIBUTION_DAILY, FUNNEL_DAILY, daily_rows
 from salesflow.api.routes.events import TenantFilter
@@ -22,12 +22,7 @@ MAX_ROWS = 5000
 router = APIRouter(
     prefix="/api/analytics",
     tags=["analytics"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-    },
+    responses={400: {"model": ErrorBody}, **AUTHENTICATED_ERRORS},
 )
 
 Since = Annotated[IsoDate | None, Query(description="First UTC day (inclusive).")]

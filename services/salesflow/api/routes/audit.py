@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from salesflow.api import audit_store
 from salesflow.api.auth import AdminCaller
-from salesflow.api.models import ErrorBody
+from salesflow.api.models import AUTHENTICATED_ERRORS
 from salesflow.api.routes.events import TENANT_PATTERN
 
 MAX_PAGE = 500
@@ -18,7 +18,7 @@ MAX_PAGE = 500
 router = APIRouter(
     prefix="/api/audit",
     tags=["audit"],
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses=AUTHENTICATED_ERRORS,
 )
 
 

@@ -11,7 +11,7 @@ from salesflow.api.audit_store import AuditEntry
 from salesflow.api.auth import ReplayCaller
 from salesflow.api.dead_letter_redrive import queue_redrive, visible
 from salesflow.api.http_errors import ApiError
-from salesflow.api.models import DeadLetterRedriveOut, ErrorBody
+from salesflow.api.models import AUTHENTICATED_ERRORS, DeadLetterRedriveOut, ErrorBody
 from salesflow.api.request_context import request_id, trace_id
 from salesflow.errors import DeadLetterReason, ReplayError
 from salesflow.replay.deadletters import DeadLetterId, get_dead_letters, list_dead_letters
@@ -24,7 +24,7 @@ DEAD_LETTER_ID = r"^[A-Za-z0-9._-]{1,249}:[0-9]{1,9}:[0-9]{1,18}$"
 router = APIRouter(
     prefix="/api/dead-letters",
     tags=["dead letters"],
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses=AUTHENTICATED_ERRORS,
 )
 
 

@@ -12,7 +12,15 @@ from fastapi import APIRouter, Query, Request
 from salesflow.api.audit_store import AuditEntry, AuditKind
 from salesflow.api.auth import Caller, ReplayCaller
 from salesflow.api.http_errors import ApiError, NotFound, Unavailable
-from salesflow.api.models import BatchReplayOut, ErrorBody, EventOut, EventPage, ReplayOut, SourcePosition
+from salesflow.api.models import (
+    AUTHENTICATED_ERRORS,
+    BatchReplayOut,
+    ErrorBody,
+    EventOut,
+    EventPage,
+    ReplayOut,
+    SourcePosition,
+)
 from salesflow.api.params import IsoDateTime
 from salesflow.api.principal import Principal
 from salesflow.api.queries import Cursor, EventFilter, Row, get_event, list_events
@@ -31,7 +39,7 @@ TENANT_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 router = APIRouter(
     prefix="/api/events",
     tags=["events"],
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses=AUTHENTICATED_ERRORS,
 )
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Events per page.")]

@@ -123,6 +123,9 @@ def _trace_context_only(extensions: dict[str, Any]) -> bool:
     """The extensions are only the tracing ones, as strings jsonb stores: their names need no check, and
     their values only these (a traced producer sends them on every record; the generic checks cost
     a measured share of decoding). Their NULs are caught below, with every declared field's."""
+    if len(extensions) == 1:  # nearly always: a traceparent alone
+        value = extensions.get("traceparent")
+        return type(value) is str and len(value) <= EXTRA_TEXT_MAX
     return extensions.keys() <= _TRACE_EXTENSIONS and all(
         type(v) is str and len(v) <= EXTRA_TEXT_MAX for v in extensions.values()
     )
@@ -131,6 +134,10 @@ def _trace_context_only(extensions: dict[str, Any]) -> bool:
 def _extras(raw: dict[str, Any], declared: frozenset[str]) -> dict[str, Any]:
     if len(raw) <= len(declared) and raw.keys() <= declared:  # nearly every record: no extra field
         return {}
+    names = raw.keys() - declared  # in C; then in the record's order (the payload is stored as sent)
+    if len(names) == 1:
+        [name] = names
+        return {name: raw[name]}
     return {k: v for k, v in raw.items() if k not in declared}
 
 

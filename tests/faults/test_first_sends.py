@@ -10,6 +10,7 @@ offset 0 to its high watermark and compares ids.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import shutil
 import tempfile
@@ -26,7 +27,7 @@ from salesflow.domain.events import EventType
 from salesflow.kafka_admin import create_topics
 from salesflow.kafka_clients import aiokafka_producer, librdkafka_options
 from salesflow.outbox.publisher import Publisher, relay_producer_options
-from salesflow.processor.engines.librdkafka import producer_config
+from salesflow.processor.engines.librdkafka import NO_OFFSET, delivery_problem, producer_config
 from salesflow.producer.demo import DemoGenerator
 from salesflow.producer.envelope import encode, record_key
 from salesflow.settings import Settings
@@ -34,7 +35,10 @@ from tests.faults.stack import DedicatedStack
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
-ROUNDS = 4
+# Rounds: a paced producer got a delivery without an offset in about 3 of 25 rounds here, so 12 rounds
+# meet one most of the time; without the rule of `delivery_problem`, such a record is "acknowledged"
+# and missing from the log (seen in CI: 1,599 of 1,600 read back).
+ROUNDS = 12
 PER_PRODUCER = 400  # the warm-up's size
 
 
@@ -57,18 +61,37 @@ def _events(seed: int) -> list[tuple[str, str, bytes, bytes]]:
     return [(e["id"], e["type"], record_key(e), encode(e)) for e in DemoGenerator(seed=seed).events(PER_PRODUCER)]
 
 
+Event = tuple[str, str, bytes, bytes]  # id, type, key, value
+
+
 def _engine_producer(settings: Settings, seed: int) -> set[str]:
+    """The batch engine's producer, with its rule (``delivery_problem``): a record delivered without an
+    offset is not known to be on the log, so it counts as not delivered and is sent again (the engine
+    stops without committing past it and sends it after its restart)."""
     acked: set[str] = set()
+    unproven: list[Event] = []
+
+    def delivered(event: Event, error: KafkaError | None, message: Message) -> None:
+        problem = delivery_problem(error, message)
+        if problem is None:
+            acked.add(event[0])
+        elif problem == NO_OFFSET:
+            unproven.append(event)
+
     producer = Producer(producer_config(settings, lambda error: None))
-    for event_id, kind, key, value in _events(seed):
-
-        def delivered(error: KafkaError | None, _m: Message, event_id: str = event_id) -> None:
-            if error is None:
-                acked.add(event_id)
-
-        producer.produce(settings.topics.source(EventType(kind)), value, key, on_delivery=delivered)
-        producer.poll(0)
-    producer.flush(60)
+    pending = _events(seed)
+    for _ in range(4):
+        for event in pending:
+            topic = settings.topics.source(EventType(event[1]))
+            producer.produce(topic, event[3], event[2], on_delivery=functools.partial(delivered, event))
+            producer.poll(0)
+        producer.flush(60)
+        if unproven:
+            print(f"[first-sends] engine producer: {len(unproven)} delivered without an offset, sent again")
+        pending, unproven[:] = list(unproven), []
+        if not pending:
+            break
+    producer.close()
     return acked
 
 

@@ -51,6 +51,22 @@ def producer_config(settings: Settings, on_error: ErrorCallback) -> dict[str, An
     }
 
 
+# A delivery report with no error and no offset: see ``delivery_problem``.
+NO_OFFSET = "acknowledged without an offset: not known to be on the log"
+
+
+def delivery_problem(error: KafkaError | None, message: Message) -> str | None:
+    """Why a delivery report does not prove the record is on the log, or None when it does.
+
+    The idempotent producer can report a record as delivered with no offset (a batch the broker took
+    for a duplicate: seen in the first sends to topics created a moment before). Every such record
+    was missing from its partition when read back (tests/faults/test_first_sends.py), so it counts as
+    not delivered: the worker stops without committing past it and sends it again after its restart."""
+    if error is not None:
+        return str(error)
+    return NO_OFFSET if message.offset() is None else None
+
+
 def is_fatal(error: KafkaError) -> bool:
     """A client that cannot go on: librdkafka flags it, or hands it over as ``_FATAL`` (a static member
     fenced by the group, the idempotent producer's sequence broken). Only a new client recovers."""

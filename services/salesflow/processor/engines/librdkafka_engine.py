@@ -26,7 +26,13 @@ from salesflow.failure_policy import DRAIN_SECONDS
 from salesflow.membership import EXIT_FENCED, fenced_message
 from salesflow.processor.commits import CommitLedger, Partition, Ticket
 from salesflow.processor.core import EventProcessor
-from salesflow.processor.engines.librdkafka import consumer_config, is_fatal, producer_config, record_in
+from salesflow.processor.engines.librdkafka import (
+    consumer_config,
+    delivery_problem,
+    is_fatal,
+    producer_config,
+    record_in,
+)
 from salesflow.processor.settling import Settling
 from salesflow.settings import Settings
 
@@ -153,14 +159,16 @@ class LibrdkafkaEngine:
                 self.producer.poll(0.05)  # librdkafka's queue is full: deliver some first
 
     def _delivered(self, ticket: Ticket, error: KafkaError | None, message: Message) -> None:
-        if error is None:
+        problem = delivery_problem(error, message)
+        if problem is None:
             self.ledger.delivered(ticket)
         else:
-            self.ledger.failed(DeliveryFailed(f"{message.topic()}: {error}"))
+            self.ledger.failed(DeliveryFailed(f"{message.topic()}[{message.partition()}]: {problem}"))
 
     def _mark_delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self.ledger.failed(DeliveryFailed(f"watermark {message.key()!r}: {error}"))
+        problem = delivery_problem(error, message)
+        if problem is not None:
+            self.ledger.failed(DeliveryFailed(f"watermark {message.key()!r}: {problem}"))
             return
         self.settling.mark_acknowledged(self.ledger, message.key(), message.value())
 

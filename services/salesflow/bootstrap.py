@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, NoReturn
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry, start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -174,11 +174,8 @@ async def database(settings: Settings, *, pool_size: int = 5) -> AsyncIterator[A
         yield engine
 
 
-@asynccontextmanager
-async def kafka_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    """The idempotent ``acks=all`` producer, started; stopped when the block ends."""
-    async with started_producer(settings) as producer:
-        yield producer
+# The idempotent ``acks=all`` producer, started; stopped when the block ends (one definition, there).
+kafka_producer = started_producer
 
 
 @asynccontextmanager
